@@ -1,0 +1,96 @@
+"""Audio input and output: any soundfile-readable file to float32 mono at a target rate.
+
+Integer PCM (16/24/32-bit) is scaled to [-1, 1) by soundfile, channels are averaged, and other
+rates are resampled with soxr (band-limited, anti-aliased; the resampler librosa uses).
+Every way a file can be unusable raises `AudioError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+SAMPLE_RATE = 16000
+# Rates outside this range are not speech audio (or a corrupt header).
+MIN_RATE, MAX_RATE = 1000, 384000
+
+
+def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Read an audio file as a float32 1-D mono waveform at rate `sr` (resampled with soxr)."""
+    path = Path(path)
+    _check_rate(sr, f"{path}: target sample rate")
+    if not path.exists():
+        raise AudioError(f"{path}: file not found; check the path")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a file; pass an audio file (WAV, FLAC, ...)")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes); re-create or remove it")
+    try:
+        with sf.SoundFile(path) as f:
+            rate, declared = f.samplerate, f.frames
+            _check_rate(rate, f"{path}: sample rate in the header")
+            data = f.read(dtype="float32", always_2d=True)
+    except sf.LibsndfileError as e:
+        reason = str(e).split(":", 1)[-1].strip() or "unreadable"
+        raise AudioError(f"{path}: not readable as audio ({reason}); "
+                         "pass a WAV/FLAC/OGG file that is not corrupt") from None
+    if len(data) < declared or _wav_truncated(path):
+        raise AudioError(f"{path}: truncated audio file (shorter than its header says); "
+                         "re-create it")
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: zero-length audio (no samples); remove it or re-record")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: contains NaN or infinite samples; fix or remove the file")
+    wave = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    return resample(wave, rate, sr)
+
+
+def save(path: str | Path, wave: np.ndarray, sr: int = SAMPLE_RATE) -> None:
+    """Write a 1-D waveform in [-1, 1] as 16-bit PCM WAV, creating parent folders."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1:
+        raise ValueError(f"save expects a 1-D waveform, got shape {wave.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.clip(wave, -1.0, 1.0), int(sr), subtype="PCM_16", format="WAV")
+
+
+def resample(wave: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
+    """Resample a 1-D waveform from `orig_sr` to `sr` with soxr (high quality); float32 out."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if int(orig_sr) == int(sr):
+        return wave
+    return soxr.resample(wave, int(orig_sr), int(sr), quality="HQ").astype(np.float32, copy=False)
+
+
+def _check_rate(rate: int, what: str) -> None:
+    """Reject sample rates no speech audio has (AudioError naming `what`)."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(f"{what} is {rate} Hz, outside {MIN_RATE}-{MAX_RATE} Hz; "
+                         "the file is corrupt or not speech audio")
+
+
+def _wav_truncated(path: Path) -> bool:
+    """True when a RIFF/WAVE file's data chunk claims more bytes than the file holds.
+
+    libsndfile silently shortens such files, so a cut-off download would load as a short clip.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return False
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return False
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                return csize not in (0, 0xFFFFFFFF) and f.tell() + csize > size
+            f.seek(csize + (csize & 1), 1)

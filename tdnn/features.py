@@ -1,0 +1,233 @@
+"""The spectrogram frontend: waveform [B, T] -> frames [B, D, L] as a torch module (CPU or GPU).
+
+Kinds and the conventions they follow:
+- `logmel`: librosa's `melspectrogram` (periodic Hann window of `win_length` centred in `n_fft`,
+  power 2, Slaney mel scale and area normalisation) then `power_to_db(ref=1, amin=log_floor,
+  top_db=None)`, i.e. 10*log10(max(mel, log_floor)).
+- `mfcc`: the `logmel` dB values through librosa's `mfcc` DCT (type II, orthonormal), first
+  `n_mfcc` coefficients, no liftering.
+- `spectrogram`: the dB power spectrum, `n_fft // 2 + 1` bins.
+- `fbank`: Kaldi's `compute-fbank-feats` per frame (waveform scaled to the 16-bit integer range,
+  DC removal, pre-emphasis 0.97, Povey window, power spectrum, Kaldi mel triangles, natural log,
+  no dither, no energy), on the same centred frames as the other kinds.
+
+Framing (all kinds): frame i is centred at sample i*hop, the signal is zero-padded at both ends,
+so a clip of T samples has L = 1 + T // hop frames (1 s at 16 kHz, 10 ms hop -> 101 frames).
+Deltas are HTK/Kaldi regression deltas over +-2 frames with edge frames repeated; delta-deltas
+are deltas of the deltas. Normalisation is per utterance over time, after the deltas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import librosa
+import numpy as np
+import scipy.fft
+import torch
+from torch import Tensor, nn
+
+from .errors import ConfigError
+
+KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
+KALDI_INT16_SCALE = 32768.0  # Kaldi reads WAV samples as 16-bit integers
+KALDI_PREEMPH = 0.97
+
+
+@dataclass
+class FrontendConfig:
+    """How waveforms become frames; every field is settable from a config file or the CLI."""
+
+    kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
+    sample_rate: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None  # None: next power of two >= the window
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float | None = None  # None: sample_rate / 2
+    n_mfcc: int = 13
+    deltas: int = 0  # 0, 1 (adds delta) or 2 (adds delta and delta-delta)
+    normalize: Literal["none", "mean", "meanvar"] = "none"
+    log_floor: float = 1e-10
+
+    def __post_init__(self):
+        def bad(option, why):
+            raise ConfigError(f"frontend option {option!r}: {why}")
+        if self.kind not in KINDS:
+            bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.sample_rate <= 0:
+            bad("sample_rate", "must be positive")
+        if self.win_ms <= 0 or self.hop_ms <= 0:
+            bad("win_ms/hop_ms", "window and hop must be positive")
+        win = win_samples(self)
+        if win < 2 or hop_samples(self) < 1:
+            bad("win_ms/hop_ms", "window must be >= 2 samples and hop >= 1 sample")
+        if self.n_fft is not None and (self.n_fft < win or self.n_fft % 2):
+            bad("n_fft", f"must be even and >= the window ({win} samples)")
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= nyquist:
+            bad("fmin/fmax", f"need 0 <= fmin < fmax <= {nyquist:g} Hz")
+        if self.n_mels < 1:
+            bad("n_mels", "must be >= 1")
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            bad("n_mfcc", f"must be between 1 and n_mels ({self.n_mels})")
+        if self.deltas not in (0, 1, 2):
+            bad("deltas", "must be 0, 1 or 2")
+        if self.normalize not in ("none", "mean", "meanvar"):
+            bad("normalize", "must be none, mean or meanvar")
+        if not self.log_floor > 0:
+            bad("log_floor", "must be positive")
+
+
+def win_samples(cfg: FrontendConfig) -> int:
+    """Window length in samples."""
+    return int(round(cfg.sample_rate * cfg.win_ms / 1000))
+
+
+def hop_samples(cfg: FrontendConfig) -> int:
+    """Hop length in samples."""
+    return int(round(cfg.sample_rate * cfg.hop_ms / 1000))
+
+
+def fft_size(cfg: FrontendConfig) -> int:
+    """FFT size: `n_fft`, or the next power of two >= the window."""
+    return cfg.n_fft or 1 << (win_samples(cfg) - 1).bit_length()
+
+
+def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """[n_mfcc, n_mels] orthonormal DCT-II rows: the transform librosa's `mfcc` applies."""
+    return scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc]
+
+
+def kaldi_mel_banks(n_mels: int, n_fft: int, sr: int, fmin: float, fmax: float) -> np.ndarray:
+    """[n_mels, n_fft//2 + 1] Kaldi mel triangles (mel = 1127 ln(1 + f/700), unnormalised)."""
+    def mel(f):
+        return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
+    lo, hi = mel(fmin), mel(fmax)
+    delta = (hi - lo) / (n_mels + 1)
+    left = lo + delta * np.arange(n_mels)[:, None]
+    centre, right = left + delta, left + 2 * delta
+    bins = mel(np.arange(n_fft // 2) * sr / n_fft)[None, :]
+    up, down = (bins - left) / (centre - left), (right - bins) / (right - centre)
+    banks = np.maximum(0.0, np.minimum(up, down))
+    return np.pad(banks, ((0, 0), (0, 1)))  # Kaldi leaves the Nyquist bin out
+
+
+def povey_window(length: int) -> Tensor:
+    """Kaldi's default window: a symmetric Hann window raised to the power 0.85."""
+    return torch.hann_window(length, periodic=False, dtype=torch.float64).pow(0.85).float()
+
+
+def deltas(x: Tensor, width: int = 2) -> Tensor:
+    """Regression deltas over +-`width` frames along the last axis, edge frames repeated."""
+    denom = 2 * sum(n * n for n in range(1, width + 1))
+    padded = torch.cat([x[..., :1].expand(*x.shape[:-1], width), x,
+                        x[..., -1:].expand(*x.shape[:-1], width)], dim=-1)
+    length = x.shape[-1]
+    out = torch.zeros_like(x)
+    for n in range(1, width + 1):
+        out = out + n * (padded[..., width + n:width + n + length]
+                         - padded[..., width - n:width - n + length])
+    return out / denom
+
+
+class Frontend(nn.Module):
+    """Batched feature extraction: `forward(wave [B, T]) -> feats [B, D, L]` (float32)."""
+
+    def __init__(self, cfg: FrontendConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or FrontendConfig()
+        self.win_length = win_samples(cfg)
+        self.hop_length = hop_samples(cfg)
+        self.n_fft = fft_size(cfg)
+        fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
+        if cfg.kind == "fbank":
+            self.register_buffer("window", povey_window(self.win_length), persistent=False)
+            banks = kaldi_mel_banks(cfg.n_mels, self.n_fft, cfg.sample_rate, cfg.fmin, fmax)
+        else:
+            self.register_buffer("window", torch.hann_window(self.win_length), persistent=False)
+            banks = librosa.filters.mel(sr=cfg.sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels,
+                                        fmin=cfg.fmin, fmax=fmax)
+        self.register_buffer("mel", torch.tensor(banks, dtype=torch.float32), persistent=False)
+        self.register_buffer("dct", torch.tensor(dct_matrix(cfg.n_mels, cfg.n_mfcc),
+                                                 dtype=torch.float32), persistent=False)
+
+    @property
+    def base_dim(self) -> int:
+        """Features per frame before deltas."""
+        return {"spectrogram": self.n_fft // 2 + 1, "mfcc": self.cfg.n_mfcc}.get(
+            self.cfg.kind, self.cfg.n_mels)
+
+    @property
+    def dim(self) -> int:
+        """Features per frame (D), deltas included."""
+        return self.base_dim * (1 + self.cfg.deltas)
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return self.cfg.sample_rate / self.hop_length
+
+    def num_frames(self, n_samples: int) -> int:
+        """Frames for a clip of `n_samples` samples: 1 + n_samples // hop."""
+        return 1 + int(n_samples) // self.hop_length
+
+    def forward(self, wave: Tensor) -> Tensor:
+        """Features [B, D, L] for equal-length waveforms [B, T] (a 1-D [T] gives B = 1)."""
+        if wave.dim() == 1:
+            wave = wave[None]
+        if wave.dim() != 2:
+            raise ValueError(f"Frontend expects a waveform [B, T], got shape {tuple(wave.shape)}")
+        wave = wave.float()
+        if self.cfg.kind == "fbank":
+            feats = self._fbank(wave)
+        else:
+            spec = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window,
+                              center=True, pad_mode="constant", return_complex=True)
+            power = torch.view_as_real(spec).pow(2).sum(-1)
+            if self.cfg.kind != "spectrogram":
+                power = torch.matmul(self.mel, power)
+            feats = 10.0 * torch.log10(power.clamp_min(self.cfg.log_floor))
+            if self.cfg.kind == "mfcc":
+                feats = torch.matmul(self.dct, feats)
+        return self._normalize(self._add_deltas(feats))
+
+    @torch.inference_mode()
+    def extract(self, wave: np.ndarray) -> np.ndarray:
+        """Features [L, D] (float32 numpy) for one 1-D waveform."""
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise ValueError(f"extract expects a 1-D waveform, got shape {wave.shape}")
+        x = torch.from_numpy(wave).to(self.window.device)
+        return self(x[None])[0].T.contiguous().cpu().numpy()
+
+    def _fbank(self, wave: Tensor) -> Tensor:
+        """Kaldi fbank on centred frames: [B, T] -> [B, n_mels, L]."""
+        half = self.win_length // 2
+        padded = nn.functional.pad(wave * KALDI_INT16_SCALE, (half, self.win_length - half))
+        frames = padded.unfold(-1, self.win_length, self.hop_length)  # [B, L, win]
+        frames = frames - frames.mean(dim=-1, keepdim=True)
+        previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
+        frames = (frames - KALDI_PREEMPH * previous) * self.window
+        power = torch.fft.rfft(frames, n=self.n_fft).abs().pow(2)  # [B, L, F]
+        mel = torch.matmul(power, self.mel.T).clamp_min(self.cfg.log_floor)
+        return torch.log(mel).transpose(1, 2)
+
+    def _add_deltas(self, feats: Tensor) -> Tensor:
+        """Append delta (and delta-delta) features along the feature axis."""
+        parts = [feats]
+        for _ in range(self.cfg.deltas):
+            parts.append(deltas(parts[-1]))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else feats
+
+    def _normalize(self, feats: Tensor) -> Tensor:
+        """Per-utterance mean (and variance) normalisation over time."""
+        if self.cfg.normalize == "none":
+            return feats
+        feats = feats - feats.mean(dim=-1, keepdim=True)
+        if self.cfg.normalize == "meanvar":
+            feats = feats / feats.std(dim=-1, unbiased=False, keepdim=True).clamp_min(1e-5)
+        return feats
