@@ -1,0 +1,118 @@
+"""Models: shapes for every head and option, presets, frame-rate restoration, receptive field."""
+
+import pytest
+import torch
+
+from tdnn import config
+from tdnn.errors import ConfigError
+from tdnn.models import (PRESETS, LayerSpec, ModelConfig, build_model, preset_config,
+                         resolve_config, summary)
+
+POOLED = [LayerSpec(8, [-1, 0, 1], pool="max", pool_width=2, pool_stride=2),
+          LayerSpec(8, [-2, 0, 2], stride=2),
+          LayerSpec(6, [-1, 0, 3], pool="avg", pool_width=3, pool_stride=1)]
+
+
+@pytest.mark.parametrize("stats", ["mean", "meanstd", "attention"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("arch", ["tdnn", "cnn2d"])
+def test_clip_head_shapes(stats, causal, arch):
+    layers = [LayerSpec(s.dim, [-1, 0, 1], s.stride, s.pool, s.pool_width, s.pool_stride)
+              for s in POOLED] if arch == "cnn2d" else POOLED
+    cfg = ModelConfig(arch=arch, layers=layers, stats=stats, causal=causal, dropout=0.1)
+    model = build_model(cfg, 16, 5)
+    assert model(torch.randn(3, 16, 37)).shape == (3, 5)
+
+
+@pytest.mark.parametrize("arch", ["tdnn", "cnn2d"])
+@pytest.mark.parametrize("length", [37, 40, 5])
+def test_frame_head_restores_input_length_by_repetition(arch, length):
+    layers = [LayerSpec(8, [-1, 0, 1], pool="max", pool_width=2, pool_stride=2),
+              LayerSpec(8, [-1, 0, 1], stride=2)]
+    model = build_model(ModelConfig(arch=arch, layers=layers, head="frame"), 16, 4).eval()
+    assert model.stride == 4
+    x = torch.randn(2, 16, length)
+    y = model(x)
+    assert y.shape == (2, 4, length)
+    decimated = model.classifier(model.trunk(x))
+    assert decimated.shape[-1] == -(-length // 4)
+    index = torch.arange(length) // 4
+    torch.testing.assert_close(y, decimated[..., index])
+
+
+def measured_context(model, length=161):
+    """(first, last) input offsets that trunk output frame t depends on, from input gradients."""
+    model.eval()
+    x = torch.randn(1, 12, length, requires_grad=True)
+    h = model.trunk(x)
+    t = h.shape[-1] // 2
+    h[..., t].sum().backward()
+    touched = (x.grad.abs().sum(1)[0] > 0).nonzero().flatten()
+    anchor = t * model.stride
+    return touched.min().item() - anchor, touched.max().item() - anchor
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("arch", ["tdnn", "cnn2d"])
+def test_receptive_field_equals_impulse_measurement(causal, arch):
+    layers = [LayerSpec(8, [-1, 0, 1], pool="avg", pool_width=2, pool_stride=2),
+              LayerSpec(8, [-2, 0, 2], stride=2),
+              LayerSpec(6, [-1, 0], pool="avg", pool_width=3)]
+    if arch == "tdnn":
+        layers.append(LayerSpec(6, [-3, 0, 1]))
+    cfg = ModelConfig(arch=arch, layers=layers, activation="tanh", causal=causal)
+    torch.manual_seed(0)
+    model = build_model(cfg, 12, 3)
+    first, last = measured_context(model)
+    assert model.receptive_field == last - first + 1
+    assert summary(model, 12)["context_frames"] == [first, last]
+    if causal:
+        assert last <= 0 and model.lookahead == 0
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_build_and_run(name):
+    in_dim, n_classes, length = (16, 3, 15) if name == "waibel" else (40, 12, 101)
+    model = build_model(preset_config(name), in_dim, n_classes)
+    y = model(torch.randn(2, in_dim, length))
+    head = preset_config(name).head
+    assert y.shape == ((2, n_classes) if head == "clip" else (2, n_classes, length))
+
+
+def test_compact_presets_fit_the_budget():
+    kws = summary(build_model(preset_config("kws"), 40, 12), 40)
+    cnn = summary(build_model(preset_config("cnn2d"), 40, 12), 40)
+    assert kws["params"] <= 100_000 and cnn["params"] <= 100_000
+    assert 0.7 < cnn["params"] / kws["params"] < 1.3
+    assert kws["receptive_field_frames"] >= 41
+
+
+def test_waibel_network_sizes():
+    model = build_model(preset_config("waibel"), 16, 3)
+    assert [b.affine.weight.shape for b in model.trunk.blocks] == [(8, 16, 3), (3, 8, 5)]
+    assert model.trunk(torch.randn(1, 16, 15)).shape == (1, 3, 9)
+    assert sum(p.numel() for p in model.parameters()) == 16 * 3 * 8 + 8 + 8 * 5 * 3 + 3
+
+
+def test_preset_with_overrides_from_config_file(tmp_path):
+    path = tmp_path / "model.yaml"
+    path.write_text("preset: kws\nhead: frame\ncausal: true\n")
+    cfg = resolve_config(config.load(ModelConfig, path, ["dropout=0.3"]))
+    assert cfg.layers == preset_config("kws").layers
+    assert (cfg.head, cfg.causal, cfg.dropout) == ("frame", True, 0.3)
+    model = build_model(cfg, 40, 12)
+    assert model(torch.randn(1, 40, 50)).shape == (1, 12, 50)
+
+
+@pytest.mark.parametrize("cfg,in_dim,n_classes", [
+    (ModelConfig(), 40, 12),
+    (ModelConfig(preset="nope"), 40, 12),
+    (ModelConfig(preset="waibel"), 16, 5),
+    (ModelConfig(preset="waibel", head="frame"), 16, 3),
+    (ModelConfig(layers=[LayerSpec(4, [0], pool="median")]), 40, 12),
+    (ModelConfig(arch="cnn2d", layers=[LayerSpec(4, [-1, 0, 2])]), 40, 12),
+    (ModelConfig(arch="cnn2d", layers=[LayerSpec(4, [0], pool="max", pool_stride=2)] * 5), 8, 2),
+])
+def test_bad_configs_raise_config_error(cfg, in_dim, n_classes):
+    with pytest.raises(ConfigError):
+        build_model(cfg, in_dim, n_classes)
