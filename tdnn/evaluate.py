@@ -1,0 +1,181 @@
+"""Evaluation of clip tasks: batched prediction, accuracy, per-class precision/recall and the
+confusion matrix, written as JSON, Markdown and PNG. Frame tasks use `tdnn.framemetrics`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import plots
+from .errors import UserError
+from .runs import write_json
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Counts [true, predicted] of integer labels in 0..n_classes-1."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def metrics_from_confusion(cm: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, macro recall and per-class precision/recall/support from a confusion matrix.
+
+    Precision of a class never predicted (and recall of a class never present) is None: undefined
+    rather than zero, so it does not pretend to be a measured failure.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    total = int(cm.sum())
+    correct = int(np.trace(cm))
+    per_class = {}
+    for i, name in enumerate(labels):
+        tp, predicted, support = int(cm[i, i]), int(cm[:, i].sum()), int(cm[i].sum())
+        per_class[name] = {
+            "precision": tp / predicted if predicted else None,
+            "recall": tp / support if support else None,
+            "support": support,
+        }
+    recalls = [c["recall"] for c in per_class.values() if c["recall"] is not None]
+    return {
+        "accuracy": correct / total if total else None,
+        "macro_recall": float(np.mean(recalls)) if recalls else None,
+        "n": total,
+        "correct": correct,
+        "labels": list(labels),
+        "per_class": per_class,
+        "confusion": cm.tolist(),
+    }
+
+
+def clip_metrics(y_true, y_pred, labels: list[str]) -> dict:
+    """Clip-task metrics for integer labels/predictions indexing `labels`."""
+    return metrics_from_confusion(confusion_matrix(y_true, y_pred, len(labels)), labels)
+
+
+class _Guarded(torch.utils.data.Dataset):
+    """Wraps a clip dataset so an unreadable item yields a flag instead of stopping the batch."""
+
+    def __init__(self, base, clip_samples: int):
+        self.base, self.clip_samples = base, clip_samples
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        try:
+            wave, label = self.base[i]
+            return torch.as_tensor(wave, dtype=torch.float32), int(label), ""
+        except UserError as e:
+            return torch.zeros(self.clip_samples), -1, str(e)
+
+
+@torch.no_grad()
+def predict_dataset(model, frontend, dataset, batch_size: int = 128, device="cpu",
+                    clip_samples: int = 16000, progress: bool = False):
+    """Class probabilities for every item of a `(wave, label)` dataset.
+
+    Returns (probs [N, C] float32, targets [N] int64, errors {index: message}); unreadable items
+    have target -1, zero probabilities, and their message in `errors`.
+    """
+    from tqdm import tqdm
+
+    model.eval()
+    frontend.eval()
+    loader = torch.utils.data.DataLoader(_Guarded(dataset, clip_samples), batch_size=batch_size,
+                                         shuffle=False, num_workers=0)
+    probs, targets, errors, start = [], [], {}, 0
+    for waves, labels, messages in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
+        errors.update({start + k: msg for k, msg in enumerate(messages) if msg})
+        start += len(labels)
+        logits = model(frontend(waves.to(device)))
+        p = torch.softmax(logits.float(), dim=-1).cpu()
+        p[labels < 0] = 0.0
+        probs.append(p.numpy())
+        targets.append(labels.numpy())
+    n_classes = len(getattr(dataset, "labels", [])) or 0
+    if not probs:
+        return np.zeros((0, n_classes), np.float32), np.zeros(0, np.int64), errors
+    return np.concatenate(probs), np.concatenate(targets).astype(np.int64), errors
+
+
+def evaluate_probs(probs: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict:
+    """Clip metrics of argmax predictions, leaving out unreadable items (target -1)."""
+    ok = targets >= 0
+    return clip_metrics(targets[ok], probs[ok].argmax(axis=1), labels)
+
+
+def markdown_report(metrics: dict, title: str = "Evaluation") -> str:
+    """A short Markdown report: accuracy, per-class precision/recall, confusion matrix table."""
+    def pct(x):
+        return "–" if x is None else f"{100 * x:.2f}"
+
+    labels = metrics["labels"]
+    lines = [f"# {title}", "",
+             f"- accuracy: **{pct(metrics['accuracy'])}%** ({metrics['correct']}/{metrics['n']})",
+             f"- macro recall: {pct(metrics['macro_recall'])}%"]
+    for key, value in metrics.get("extra", {}).items():
+        lines.append(f"- {key}: {value}")
+    lines += ["", "| class | precision % | recall % | support |", "|---|---:|---:|---:|"]
+    for name in labels:
+        c = metrics["per_class"][name]
+        lines.append(f"| {name} | {pct(c['precision'])} | {pct(c['recall'])} | {c['support']} |")
+    lines += ["", "Confusion matrix (rows: true, columns: predicted):", "",
+              "| true \\ pred | " + " | ".join(labels) + " |",
+              "|---|" + "---:|" * len(labels)]
+    for name, row in zip(labels, metrics["confusion"]):
+        lines.append(f"| **{name}** | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(metrics: dict, out_dir: str | Path, title: str = "Evaluation") -> None:
+    """Write `metrics.json`, `report.md` and `confusion.png` into `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(metrics, out_dir / "metrics.json")
+    (out_dir / "report.md").write_text(markdown_report(metrics, title))
+    plots.confusion_matrix(np.asarray(metrics["confusion"]), metrics["labels"],
+                           out_dir / "confusion.png", title=title)
+
+
+def speaker_of(path) -> str:
+    """Speaker id of a Speech Commands clip name (`<speaker>_nohash_<n>.wav`)."""
+    return Path(path).name.split("_nohash_")[0] if path is not None else "(silence)"
+
+
+def word_of(path) -> str:
+    """Word folder of a clip (`<word>/<file>`), or `_silence_` for a generated silence clip."""
+    return Path(path).parent.name if path is not None else "_silence_"
+
+
+def accuracy_by(rows: list[dict], key) -> dict[str, dict]:
+    """Accuracy and count per group of prediction rows, grouped by `key(row)`."""
+    groups: dict[str, list[bool]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row["label"] == row["predicted"])
+    return {name: {"accuracy": float(np.mean(hits)), "n": len(hits)}
+            for name, hits in sorted(groups.items())}
+
+
+def evaluate_examples(run, examples: list, batch_size: int = 256, device="cpu",
+                      progress: bool = False) -> tuple[dict, list[dict], dict[str, str]]:
+    """Evaluate a loaded run (`tdnn.runs.Run`) on Speech Commands examples.
+
+    Returns (metrics, rows, errors): clip metrics over the readable clips, one row per readable
+    clip (path, label, predicted, probability), and {path: message} for unreadable ones.
+    """
+    from .data.speech_commands import ClipDataset
+
+    dataset = ClipDataset(examples, run.labels, run.clip_samples, sample_rate=run.sample_rate)
+    probs, targets, bad = predict_dataset(run.model.to(device), run.frontend.to(device), dataset,
+                                          batch_size, device, run.clip_samples, progress)
+    metrics = evaluate_probs(probs, targets, run.labels)
+    rows = [{"path": str(ex.path) if ex.path else "", "label": run.labels[t],
+             "predicted": run.labels[int(p.argmax())], "probability": float(p.max())}
+            for ex, t, p in zip(examples, targets, probs) if t >= 0]
+    errors = {str(examples[i].path): msg for i, msg in bad.items()}
+    return metrics, rows, errors

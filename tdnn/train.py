@@ -1,0 +1,355 @@
+"""Training of clip classifiers (keyword spotting) with the loop in plain sight.
+
+Waveforms are read and augmented per clip (in the Dataset), turned into frames in batches by the
+torch frontend, then scanned by the model. AdamW with warm-up + cosine (or one-cycle) learning
+rates, label smoothing, gradient clipping, early stopping on validation accuracy, the best
+checkpoint kept as `model.pt`. Every random draw is a function of (seed, epoch, item), and the
+state at each epoch end is saved in `last.pt`, so a resumed run repeats exactly what an
+uninterrupted one would have done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import config as config_mod
+from . import plots
+from .augment import AugmentConfig, Augmenter, spec_augment
+from .data import speech_commands as sc
+from .errors import ConfigError, UserError
+from .evaluate import evaluate_probs, predict_dataset
+from .features import Frontend, FrontendConfig
+from .models import ModelConfig, build_model, resolve_config
+from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkpoint, write_json
+
+log = logging.getLogger("tdnn.train")
+
+
+@dataclass
+class DataConfig:
+    """Which corpus and task: a Speech Commands-layout folder (or .tar.gz) and its class shares."""
+
+    root: str = ""
+    task: int = 12
+    silence_percentage: float = 10.0
+    unknown_percentage: float = 10.0
+    clip_samples: int = 16000
+    cache_dir: str = ""  # where a .tar.gz corpus is extracted (required for archives)
+    workers: int = 0  # DataLoader worker processes (0: read clips in the main process)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and the loss."""
+
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    label_smoothing: float = 0.1
+    grad_clip: float = 5.0  # max global gradient norm; 0 turns clipping off
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning rate per step: 'cosine' (linear warm-up, cosine decay), 'onecycle' or 'constant'."""
+
+    kind: Literal["cosine", "onecycle", "constant"] = "cosine"
+    warmup: float = 0.05  # share of all steps spent warming up (cosine, onecycle)
+    final_lr: float = 0.01  # end learning rate as a share of `optim.lr`
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved resolved as `config.yaml` in the run folder."""
+
+    seed: int = 0
+    epochs: int = 20
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # mixed precision, used on GPU only
+    threads: int = 2  # torch CPU threads
+    progress: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(preset="kws"))
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Reject values that cannot train, naming the option (ConfigError)."""
+    def bad(option, why):
+        raise ConfigError(f"option {option!r}: {why}")
+
+    if cfg.epochs < 1:
+        bad("epochs", f"must be >= 1, got {cfg.epochs}")
+    if cfg.batch_size < 1 or cfg.eval_batch_size < 1:
+        bad("batch_size", "batch sizes must be >= 1")
+    if cfg.patience < 0:
+        bad("patience", "must be >= 0 (0 turns early stopping off)")
+    if cfg.threads < 1:
+        bad("threads", "must be >= 1")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        bad("device", "cuda asked for but no GPU is available; use auto or cpu")
+    if not cfg.optim.lr > 0:
+        bad("optim.lr", f"must be > 0, got {cfg.optim.lr}")
+    if cfg.optim.weight_decay < 0:
+        bad("optim.weight_decay", "must be >= 0")
+    if not 0 <= cfg.optim.label_smoothing < 1:
+        bad("optim.label_smoothing", "must be in [0, 1)")
+    if cfg.optim.grad_clip < 0:
+        bad("optim.grad_clip", "must be >= 0 (0 turns clipping off)")
+    if not all(0 <= b < 1 for b in cfg.optim.betas):
+        bad("optim.betas", "both must be in [0, 1)")
+    if not 0 <= cfg.schedule.warmup < 1:
+        bad("schedule.warmup", "must be a share of the steps in [0, 1)")
+    if not 0 <= cfg.schedule.final_lr <= 1:
+        bad("schedule.final_lr", "must be a share of optim.lr in [0, 1]")
+    if cfg.data.task not in (12, 35):
+        bad("data.task", f"must be 12 or 35, got {cfg.data.task}")
+    if cfg.data.clip_samples < cfg.frontend.sample_rate // 10:
+        bad("data.clip_samples", "must hold at least 0.1 s of audio")
+    if cfg.data.silence_percentage < 0 or cfg.data.unknown_percentage < 0:
+        bad("data.silence_percentage/unknown_percentage", "must be >= 0")
+    if cfg.data.workers < 0:
+        bad("data.workers", "must be >= 0")
+    if not cfg.data.root:
+        bad("data.root", "no corpus given; set data.root=DIR (a Speech Commands-layout folder)")
+
+
+def lr_at(step: int, total: int, cfg: ScheduleConfig) -> float:
+    """Learning-rate multiplier (of optim.lr) at optimiser step `step` of `total`."""
+    if cfg.kind == "constant":
+        return 1.0
+    warm = max(1, int(cfg.warmup * total))
+    if cfg.kind == "onecycle":
+        start = 1 / 25  # torch OneCycleLR's default div_factor
+        if step < warm:
+            return start + (1 - start) * step / warm
+    elif step < warm:
+        return (step + 1) / warm
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    return cfg.final_lr + (1 - cfg.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' -> the GPU when one is present, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch global generators (dropout, initialisation)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A seed for everything random in one epoch, so a resumed epoch replays identically."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+@dataclass
+class Data:
+    """Datasets of one training run."""
+
+    labels: list[str]
+    train: sc.ClipDataset
+    validation: sc.ClipDataset
+
+
+def build_data(cfg: TrainConfig) -> Data:
+    """Training (augmented) and validation clip datasets from `cfg.data`."""
+    d = cfg.data
+    root = sc.open_corpus(d.root, d.cache_dir or None)
+    labels = sc.labels_for_task(d.task)
+    noises = sc.load_background_noise(root, cfg.frontend.sample_rate)
+    common = dict(task=d.task, seed=cfg.seed, silence_percentage=d.silence_percentage,
+                  unknown_percentage=d.unknown_percentage)
+    train_ex = sc.load_examples(root, "train", **common)
+    val_ex = sc.load_examples(root, "validation", **common)
+    augmenter = Augmenter(cfg.augment, noises, cfg.frontend.sample_rate)
+    train = sc.ClipDataset(train_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
+                           augment=augmenter, seed=cfg.seed)
+    val = sc.ClipDataset(val_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
+                         seed=cfg.seed + 1)
+    return Data(labels, train, val)
+
+
+def _logger(out_dir: Path) -> logging.Handler:
+    """Attach a file handler writing `train.log` in the run folder."""
+    handler = logging.FileHandler(out_dir / LOG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
+          on_step: Callable[[int], None] | None = None) -> dict:
+    """Train into `out_dir` and return the final metrics dict (also in `metrics.json`).
+
+    `resume=True` continues from `out_dir/last.pt`. `on_step(step)` is called after every
+    optimiser step (a hook for progress reporting or for tests that interrupt a run).
+    """
+    check_config(cfg)
+    cfg = dataclasses.replace(cfg, model=resolve_config(cfg.model))
+    out_dir = Path(out_dir)
+    if resume and not (out_dir / LAST).is_file():
+        raise UserError(f"{out_dir / LAST}: nothing to resume; start the run without --resume")
+    if not resume and (out_dir / LAST).is_file():
+        raise UserError(f"{out_dir}: already holds a run; pass --resume to continue it or "
+                        "choose a new --out folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = _logger(out_dir)
+    try:
+        return _train(cfg, out_dir, resume, on_step)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
+    """The training loop (see `train`)."""
+    torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    use_amp = cfg.amp and device.type == "cuda"
+    config_mod.save(cfg, out_dir / CONFIG)
+    data = build_data(cfg)
+    seed_everything(cfg.seed)
+    frontend = Frontend(cfg.frontend).to(device)
+    model = build_model(cfg.model, frontend.dim, len(data.labels)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
+                                  weight_decay=cfg.optim.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    n_params = sum(p.numel() for p in model.parameters())
+    state = {"epoch": 0, "step": 0, "best": None, "bad_epochs": 0, "history": []}
+    if resume:
+        last = load_checkpoint(out_dir / LAST)
+        model.load_state_dict(last["model"])
+        optimizer.load_state_dict(last["optimizer"])
+        scaler.load_state_dict(last["scaler"])
+        state = last["state"]
+        log.info("resumed at epoch %d (step %d)", state["epoch"], state["step"])
+    else:
+        log.info("train %d clips, validation %d clips, %d classes, %d parameters, device %s",
+                 len(data.train), len(data.validation), len(data.labels), n_params, device)
+
+    for epoch in range(state["epoch"], cfg.epochs):
+        if cfg.patience and state["bad_epochs"] >= cfg.patience:
+            break
+        started = time.perf_counter()
+        seed = epoch_seed(cfg.seed, epoch)
+        seed_everything(seed)
+        data.train.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(
+            data.train, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
+            num_workers=cfg.data.workers, generator=torch.Generator().manual_seed(seed))
+        spec_gen = torch.Generator().manual_seed(seed)
+        model.train()
+        seen = correct = 0
+        loss_sum = 0.0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not cfg.progress)
+        for waves, targets in bar:
+            waves, targets = waves.to(device), targets.to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.optim.lr * lr_at(state["step"], total_steps, cfg.schedule)
+            with torch.no_grad():
+                feats = spec_augment(frontend(waves), cfg.augment, spec_gen)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(feats)
+                loss = F.cross_entropy(logits.float(), targets,
+                                       label_smoothing=cfg.optim.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.optim.grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            state["step"] += 1
+            seen += len(targets)
+            loss_sum += loss.item() * len(targets)
+            correct += (logits.argmax(1) == targets).sum().item()
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            if on_step is not None:
+                on_step(state["step"])
+        train_time = time.perf_counter() - started
+        val = validate(model, frontend, data.validation, data.labels, cfg, device)
+        row = {"epoch": epoch + 1, "step": state["step"], "lr": optimizer.param_groups[0]["lr"],
+               "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+               "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+               "train_seconds": train_time, "epoch_seconds": time.perf_counter() - started}
+        state["history"].append(row)
+        log.info("epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f s",
+                 row["epoch"], row["train_loss"], row["train_accuracy"], row["val_loss"],
+                 row["val_accuracy"], row["epoch_seconds"])
+        if _better(row, state["best"]):
+            state["best"] = {"epoch": row["epoch"], "val_accuracy": row["val_accuracy"],
+                             "val_loss": row["val_loss"]}
+            state["bad_epochs"] = 0
+            save_checkpoint({"state_dict": model.state_dict(), "config": config_mod.to_dict(cfg),
+                             "labels": data.labels, "epoch": row["epoch"]}, out_dir / BEST)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scaler": scaler.state_dict(), "state": state}, out_dir / LAST)
+        _write_metrics(out_dir, state, n_params, steps_per_epoch)
+    if cfg.patience and state["bad_epochs"] >= cfg.patience:
+        log.info("early stop: no better validation accuracy in %d epochs", cfg.patience)
+    plots.training_curves(state["history"], out_dir / "curves.png", title=str(out_dir.name))
+    return _write_metrics(out_dir, state, n_params, steps_per_epoch)
+
+
+def _better(row: dict, best: dict | None) -> bool:
+    """Higher validation accuracy wins; equal accuracy is broken by lower validation loss."""
+    if best is None:
+        return True
+    key = (row["val_accuracy"], -row["val_loss"])
+    return key > (best["val_accuracy"], -best["val_loss"])
+
+
+@torch.no_grad()
+def validate(model, frontend, dataset, labels, cfg: TrainConfig, device) -> dict:
+    """Accuracy and (unsmoothed) cross-entropy on a clip dataset."""
+    probs, targets, errors = predict_dataset(model, frontend, dataset, cfg.eval_batch_size,
+                                             device, cfg.data.clip_samples)
+    if errors:
+        first = next(iter(errors.values()))
+        raise UserError(f"{len(errors)} validation clips unreadable, e.g. {first}")
+    picked = probs[np.arange(len(targets)), targets]
+    metrics = evaluate_probs(probs, targets, labels)
+    return {"accuracy": metrics["accuracy"],
+            "loss": float(-np.log(np.clip(picked, 1e-12, None)).mean())}
+
+
+def _write_metrics(out_dir: Path, state: dict, n_params: int, steps_per_epoch: int) -> dict:
+    """Write `metrics.json`: per-epoch history, best epoch, parameter count."""
+    history = state["history"]
+    metrics = {"params": n_params, "epochs_run": len(history), "steps_per_epoch": steps_per_epoch,
+               "best": state["best"], "history": history,
+               "train_seconds_per_epoch": (float(np.mean([h["train_seconds"] for h in history]))
+                                           if history else None)}
+    write_json(metrics, out_dir / METRICS)
+    return metrics
