@@ -1,0 +1,260 @@
+"""`tdnn features INPUT... --out DIR`: audio files to feature frames [L, D], one .npy each.
+
+Inputs are audio files, folders (searched recursively for audio files) or list files (.txt,
+.lst, .list: one audio path a line, relative to the list's folder). Outputs mirror the input
+tree under DIR (`DIR/<relative path>.npy`), or go into one `.npz` archive (name -> array);
+the resolved frontend config is written to `DIR/frontend.yaml`. Bad files are reported (file +
+reason, also in `DIR/failed.txt`), every good one is still written, and the exit code is 1 if
+any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import sys
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import audio, config
+from ..errors import UserError
+from ..features import Frontend, FrontendConfig
+
+NAME = "features"
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+                  ".au", ".snd", ".sph", ".nist", ".w64", ".rf64", ".caf", ".wv"}
+LIST_SUFFIXES = {".txt", ".lst", ".list"}
+CONFIG_NAME = "frontend.yaml"
+FAILED_NAME = "failed.txt"
+
+OPTION_HELP = {
+    "kind": "feature kind: logmel (librosa log-mel, dB), mfcc (librosa DCT of log-mel), "
+            "spectrogram (dB power spectrum) or fbank (Kaldi compute-fbank-feats)",
+    "sample_rate": "audio is resampled to this rate (Hz) before analysis",
+    "win_ms": "analysis window length in milliseconds",
+    "hop_ms": "hop between frames in milliseconds (frame i is centred at sample i*hop)",
+    "n_fft": "FFT size; null = next power of two >= the window",
+    "n_mels": "number of mel bands (logmel, mfcc, fbank)",
+    "fmin": "lowest mel filter frequency in Hz",
+    "fmax": "highest mel filter frequency in Hz; null = sample_rate / 2",
+    "n_mfcc": "number of cepstral coefficients (mfcc)",
+    "deltas": "0 = none, 1 = append deltas, 2 = append deltas and delta-deltas",
+    "normalize": "per-utterance normalisation over time: none, mean or meanvar",
+    "log_floor": "energies are floored at this value before the log",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One audio file to extract and the output key (relative path without suffix)."""
+    path: Path
+    key: str
+
+
+def register(subparsers) -> None:
+    """Add the `features` subcommand."""
+    p = subparsers.add_parser(
+        NAME, help="extract feature frames from audio files (one .npy per file)",
+        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="audio files, folders (searched recursively) or list files "
+                        f"({', '.join(sorted(LIST_SUFFIXES))}: one path a line)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder (created); .npy files mirror the input tree")
+    p.add_argument("--archive", default=None, metavar="NAME.npz",
+                   help="write one .npz archive inside --out (keys = relative paths) "
+                        "instead of one .npy per file")
+    p.add_argument("--config", default=None, type=Path,
+                   help="frontend config file (.yaml/.toml/.json); a run's config.yaml with "
+                        "a 'frontend' section also works")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a frontend option (repeatable), applied last")
+    defaults = FrontendConfig()
+    group = p.add_argument_group("frontend options (override --config)")
+    for field in dataclasses.fields(FrontendConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        group.add_argument(flag, dest=f"opt_{field.name}", default=argparse.SUPPRESS,
+                           metavar=type(default).__name__.upper() if default is not None else "X",
+                           help=f"{OPTION_HELP[field.name]} (default: {default}, or the "
+                                "--config value)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes; 1 = batched torch in this process, which measured "
+                        "fastest on a shared 2-core machine (docs/benchmarks.md)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per process")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="files loaded and analysed together (equal lengths share one batch)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def resolve_config(args) -> FrontendConfig:
+    """Frontend config: defaults < --config file < frontend option flags < --set."""
+    base = {}
+    if args.config is not None:
+        base = config.read_file(args.config)
+        if isinstance(base.get("frontend"), dict):
+            base = base["frontend"]
+    flags = [f"{f.name}={getattr(args, 'opt_' + f.name)}"
+             for f in dataclasses.fields(FrontendConfig)
+             if getattr(args, "opt_" + f.name, None) is not None]
+    return config.load(FrontendConfig, base=base, overrides=flags + list(args.set))
+
+
+def collect_items(inputs: list[str]) -> list[Item]:
+    """Expand files, folders and list files into items with unique output keys."""
+    items = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*")
+                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            items += [Item(p, p.relative_to(path).with_suffix("").as_posix()) for p in files]
+        elif path.suffix.lower() in LIST_SUFFIXES and path.is_file():
+            items += _read_list(path)
+        elif path.exists():
+            items.append(Item(path, path.stem))
+        else:
+            raise UserError(f"{path}: input not found; pass audio files, folders or list files")
+    seen = {}
+    for item in items:
+        if item.key in seen:
+            raise UserError(f"{seen[item.key].path} and {item.path} would both be written as "
+                            f"{item.key}; extract them into different --out folders")
+        seen[item.key] = item
+    return items
+
+
+def _read_list(path: Path) -> list[Item]:
+    """Items from a list file: one path a line (blank lines and # comments skipped)."""
+    items = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        entry = Path(line)
+        full = entry if entry.is_absolute() else path.parent / entry
+        key = entry.stem if entry.is_absolute() else entry.with_suffix("").as_posix()
+        items.append(Item(full, key))
+    return items
+
+
+def extract_chunk(items: list[Item], frontend: Frontend, out: Path | None):
+    """Load, analyse and (if `out`) write a chunk of items; equal-length clips share a batch.
+
+    Returns (done, failures): done maps key -> features [L, D] (None once written to `out`);
+    failures is a list of (path, reason).
+    """
+    waves, failures, done = {}, [], {}
+    for item in items:
+        try:
+            waves[item] = audio.load(item.path, frontend.cfg.sample_rate)
+        except Exception as e:  # one bad file must not stop the batch
+            failures.append((str(item.path), str(e)))
+    by_length = {}
+    for item, wave in waves.items():
+        by_length.setdefault(len(wave), []).append(item)
+    with torch.inference_mode():
+        for group in by_length.values():
+            batch = torch.from_numpy(np.stack([waves[item] for item in group]))
+            feats = frontend(batch).transpose(1, 2).numpy()
+            for item, f in zip(group, feats):
+                done[item.key] = _write(out, item.key, f) if out else f
+    return done, failures
+
+
+def _write(out: Path, key: str, feats: np.ndarray) -> None:
+    """Save one [L, D] array as out/key.npy (folders created)."""
+    target = out / f"{key}.npy"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.save(target, np.ascontiguousarray(feats))
+
+
+def write_archive(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an .npz (what np.savez writes) with keys in sorted order; any key name is allowed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key in sorted(arrays):
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]))
+
+
+_WORKER = {}
+
+
+def _init_worker(cfg: FrontendConfig, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER["frontend"] = Frontend(cfg)
+
+
+def _worker_chunk(items, out):
+    return extract_chunk(items, _WORKER["frontend"], out)
+
+
+def extract_all(items: list[Item], cfg: FrontendConfig, out: Path | None, jobs: int = 1,
+                threads: int = 1, batch_size: int = 32, progress: bool = True):
+    """Run `extract_chunk` over all items in chunks, in this process or a pool of `jobs`."""
+    chunks = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    done, failures = {}, []
+    bar = tqdm(total=len(items), unit="file", disable=None if progress else True, file=sys.stderr)
+    if jobs <= 1:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            frontend = Frontend(cfg)
+            results = (extract_chunk(chunk, frontend, out) for chunk in chunks)
+            for (d, f), chunk in zip(results, chunks):
+                done.update(d)
+                failures.extend(f)
+                bar.update(len(chunk))
+        finally:
+            torch.set_num_threads(previous)
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(cfg, threads)) as pool:
+            futures = [pool.submit(_worker_chunk, chunk, out) for chunk in chunks]
+            for future, chunk in zip(futures, chunks):
+                d, f = future.result()
+                done.update(d)
+                failures.extend(f)
+                bar.update(len(chunk))
+    bar.close()
+    return done, failures
+
+
+def run(args) -> int:
+    """Extract features for every input; exit 1 if any file failed."""
+    cfg = resolve_config(args)
+    if args.jobs < 1 or args.batch_size < 1 or args.threads < 1:
+        raise UserError("--jobs, --threads and --batch-size must be >= 1")
+    if args.archive is not None and Path(args.archive).suffix != ".npz":
+        raise UserError(f"--archive {args.archive}: name it with a .npz suffix")
+    items = collect_items(args.inputs)
+    if not items:
+        raise UserError(f"no audio files found in {' '.join(args.inputs)}; "
+                        f"looked for {', '.join(sorted(AUDIO_SUFFIXES))}")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(cfg, out / CONFIG_NAME)
+    done, failures = extract_all(items, cfg, None if args.archive else out, args.jobs,
+                                 args.threads, args.batch_size, not args.no_progress)
+    if args.archive:
+        write_archive(out / args.archive, done)
+    for path, reason in failures:
+        print(f"tdnn features: failed: {reason}" if path in reason
+              else f"tdnn features: failed: {path}: {reason}", file=sys.stderr)
+    if failures:
+        (out / FAILED_NAME).write_text("".join(f"{p}\t{r}\n" for p, r in failures))
+    where = out / args.archive if args.archive else out
+    print(f"tdnn features: {len(done)} written to {where}, {len(failures)} failed"
+          f" (listed in {out / FAILED_NAME})" if failures else
+          f"tdnn features: {len(done)} written to {where}")
+    return 1 if failures else 0
