@@ -187,7 +187,7 @@ class Frontend(nn.Module):
         else:
             spec = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window,
                               center=True, pad_mode="constant", return_complex=True)
-            power = torch.view_as_real(spec).pow(2).sum(-1)
+            power = spec.real.square() + spec.imag.square()
             if self.cfg.kind != "spectrogram":
                 power = torch.matmul(self.mel, power)
             feats = 10.0 * torch.log10(power.clamp_min(self.cfg.log_floor))
@@ -212,7 +212,8 @@ class Frontend(nn.Module):
         frames = frames - frames.mean(dim=-1, keepdim=True)
         previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
         frames = (frames - KALDI_PREEMPH * previous) * self.window
-        power = torch.fft.rfft(frames, n=self.n_fft).abs().pow(2)  # [B, L, F]
+        spec = torch.fft.rfft(frames, n=self.n_fft)  # [B, L, F]
+        power = spec.real.square() + spec.imag.square()
         mel = torch.matmul(power, self.mel.T).clamp_min(self.cfg.log_floor)
         return torch.log(mel).transpose(1, 2)
 
