@@ -1,0 +1,380 @@
+"""Inference with a trained run: clip prediction (top-k) and streaming keyword detection.
+
+Streaming splits the network into stages along time: the frontend (samples -> frames), each
+trunk block (TDNN layer, time pooling, 2D-conv block) and the clip head. Every stage keeps only
+the left context its next output needs and emits an output as soon as all the input it depends
+on has arrived, so a chunked run computes exactly what one pass over the whole audio computes
+(`offline_scores`), whatever the chunk sizes. A causal model (`ModelConfig(causal=True)`) emits
+each frame as soon as its audio is in; a symmetric one waits for its look-ahead.
+
+The score at trunk frame t is the clip head (statistics pooling + classifier) over the last W
+trunk frames, W being what one training clip yields (fewer at the very start of a stream).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import audio
+from .data.speech_commands import SILENCE, UNKNOWN
+from .errors import UserError
+from .layers import TDNNLayer, receptive_field
+from .streams import Detection
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+
+
+# ---------------------------------------------------------------- clip prediction
+
+def loudest_window(wave: np.ndarray, n: int) -> np.ndarray:
+    """The `n`-sample window of highest energy, or the wave zero-padded at the end to `n`
+    (a training clip's length: short files are padded as in training, long ones are scored
+    where the speech most likely is)."""
+    if len(wave) <= n:
+        return np.pad(wave, (0, n - len(wave)))
+    energy = np.concatenate([[0.0], np.cumsum(np.square(wave, dtype=np.float64))])
+    start = int(np.argmax(energy[n:] - energy[:-n]))
+    return wave[start:start + n]
+
+
+@torch.inference_mode()
+def predict_waves(model: nn.Module, frontend: nn.Module, waves: list[np.ndarray],
+                  clip_samples: int, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities [N, C] for waveforms, each cut to its loudest `clip_samples` window
+    (or zero-padded to it)."""
+    out = []
+    for i in range(0, len(waves), batch_size):
+        batch = np.stack([loudest_window(w, clip_samples) for w in waves[i:i + batch_size]])
+        logits = model(frontend(torch.from_numpy(batch)))
+        out.append(torch.softmax(logits.float(), dim=-1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def top_k(probs: np.ndarray, labels: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
+    """The `k` most probable (label, probability) pairs of each row, best first."""
+    k = max(1, min(k, len(labels)))
+    order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+    return [[(labels[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
+
+
+def expand_paths(paths: list[str | Path]) -> list[Path]:
+    """Files as given, and the audio files inside folders (recursively, sorted)."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES
+                          and f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+@dataclass
+class Prediction:
+    """Top-k labels of one file, or the reason it could not be classified."""
+
+    path: Path
+    top: list[tuple[str, float]] | None = None
+    error: str | None = None
+
+
+def predict_files(run, paths: list[str | Path], k: int = 3, batch_size: int = 64
+                  ) -> list[Prediction]:
+    """Top-k predictions for files and folders; unreadable files get an error, not an exception."""
+    preds, waves = [], []
+    for path in expand_paths(paths):
+        try:
+            waves.append(audio.load(path, run.sample_rate))
+            preds.append(Prediction(path))
+        except UserError as e:
+            preds.append(Prediction(path, error=str(e)))
+    ok = [p for p in preds if p.error is None]
+    if ok:
+        probs = predict_waves(run.model, run.frontend, waves, run.clip_samples, batch_size)
+        for p, top in zip(ok, top_k(probs, run.labels, k)):
+            p.top = top
+    return preds
+
+
+# ---------------------------------------------------------------- streaming stages
+
+class Stage:
+    """One streaming stage along the last (time) axis: output g reads inputs
+    g*stride + [first, last] (zero or edge padding beyond the ends of the stream).
+
+    `fn(buffer, lo, hi)` returns outputs lo..hi (local indices, inclusive) of `buffer`, and
+    `count(n)` the number of outputs n inputs give. `push` appends inputs and returns every
+    output whose inputs have all arrived; the buffer keeps only what later outputs need."""
+
+    def __init__(self, fn, first: int, last: int, stride: int, count):
+        self.fn, self.first, self.last, self.stride, self.count = fn, first, last, stride, count
+        self.buffer: Tensor | None = None
+        self.start = 0      # global index of buffer[..., 0]; a multiple of stride
+        self.next_out = 0   # global index of the next output to emit
+
+    def push(self, x: Tensor, final: bool = False) -> Tensor | None:
+        """Append inputs [..., k]; return the newly complete outputs (None if there are none)."""
+        self.buffer = x if self.buffer is None else torch.cat([self.buffer, x], dim=-1)
+        n = self.buffer.shape[-1]
+        if n == 0:
+            return None
+        base = self.start // self.stride
+        hi = base + self.count(n) - 1
+        if not final:  # the last output whose inputs are all in
+            hi = min(hi, (self.start + n - 1 - self.last) // self.stride)
+        if hi < self.next_out:
+            return None
+        out = self.fn(self.buffer, self.next_out - base, hi - base)
+        self.next_out = hi + 1
+        keep = max(0, (self.next_out * self.stride + self.first) // self.stride * self.stride)
+        if keep > self.start:
+            self.buffer = self.buffer[..., keep - self.start:]
+            self.start = keep
+        return out
+
+
+def module_stage(block: nn.Module) -> Stage:
+    """A stage running a trunk block (anything with `time_ops` and 'same' padding) on the
+    buffer; plain TDNN layers compute only the outputs asked for (`tdnn_layer_fn`)."""
+    first, last = receptive_field(block.time_ops)
+    stride = math.prod(s for _, s in block.time_ops)
+    if isinstance(block, TDNNLayer) and block.factor is None and isinstance(
+            block.norm, (nn.BatchNorm1d, nn.Identity)):
+        fn = tdnn_layer_fn(block)
+    else:
+        def fn(buf, lo, hi):
+            return block(buf)[..., lo:hi + 1]
+    return Stage(fn, first, last, stride, lambda n: -(-n // stride))
+
+
+def tdnn_layer_fn(layer: TDNNLayer):
+    """Outputs lo..hi of an eval-mode TDNN layer as one gather + matmul (batch norm folded into
+    a scale and shift): for short streaming chunks several times faster than conv1d over the
+    whole buffer, and the same numbers up to float rounding."""
+    context = torch.tensor(layer.context)
+    weight = layer.affine.weight.detach()                       # [out, in, K]
+    w_flat = weight.permute(0, 2, 1).reshape(weight.shape[0], -1).T.contiguous()  # [K*in, out]
+    bias = layer.affine.bias.detach() if layer.affine.bias is not None else None
+    norm = layer.norm
+    if isinstance(norm, nn.BatchNorm1d):
+        scale = (norm.weight / torch.sqrt(norm.running_var + norm.eps)).detach()
+        shift = (norm.bias - norm.running_mean * scale).detach()
+    left, right = max(0, -layer.context[0]), max(0, layer.context[-1])
+    stride = layer.stride
+
+    def fn(buf: Tensor, lo: int, hi: int) -> Tensor:
+        x = nn.functional.pad(buf[0], (left, right))            # [in, n + left + right]
+        index = left + stride * torch.arange(lo, hi + 1)[:, None] + context   # [m, K]
+        win = x[:, index].permute(1, 2, 0).reshape(hi - lo + 1, -1)          # [m, K*in]
+        y = win @ w_flat if bias is None else torch.addmm(bias, win, w_flat)
+        y = layer.activation(y)
+        if isinstance(norm, nn.BatchNorm1d):
+            y = y * scale + shift
+        return y.T[None]
+    return fn
+
+
+def frontend_span(frontend: nn.Module) -> tuple[int, int]:
+    """(first, last) sample offsets around a frame's centre that the frame depends on,
+    deltas included. UserError for per-utterance normalisation, which no stream can reproduce."""
+    cfg = frontend.cfg
+    if cfg.normalize != "none":
+        raise UserError(f"frontend.normalize={cfg.normalize!r} normalises over the whole "
+                        "utterance, which a stream cannot do; stream a model trained with "
+                        "frontend.normalize=none")
+    if cfg.kind == "fbank":
+        first = -(frontend.win_length // 2)
+        last = first + frontend.win_length - 1
+    else:
+        first, last = -(frontend.n_fft // 2), frontend.n_fft // 2 - 1
+    extra = 2 * cfg.deltas * frontend.hop_length  # each delta order reads +-2 frames
+    return first - extra, last + extra
+
+
+def check_streamable(model: nn.Module) -> None:
+    """UserError unless the model is a clip classifier with 'same' padding (what streams need)."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or not hasattr(model, "trunk"):
+        raise UserError("streaming needs a tdnn.models.Model (trunk + clip head)")
+    if cfg.head != "clip":
+        raise UserError("streaming detection needs a clip-head model (model.head=clip)")
+    if cfg.padding != "same":
+        raise UserError("streaming needs model.padding=same (valid padding drops edge frames)")
+
+
+def clip_frames(model: nn.Module, frontend: nn.Module, clip_samples: int) -> int:
+    """Trunk output frames of one training clip: the width W of the streaming head window."""
+    n = frontend.num_frames(clip_samples)
+    for _, stride in model.time_ops:
+        n = math.ceil(n / stride)
+    return n
+
+
+def score_times(index: np.ndarray, model: nn.Module, frame_s: float) -> np.ndarray:
+    """Seconds at which trunk frames `index` can be scored: the centre of the last input frame
+    they read (anchor frame index*stride plus the model's look-ahead)."""
+    lookahead = max(0, receptive_field(model.time_ops)[1])
+    return (np.asarray(index) * model.stride + lookahead) * frame_s
+
+
+class StreamScorer:
+    """Chunked scoring of a long waveform: `push(samples)` returns (times, logits [n, C]) for
+    the trunk frames completed by these samples; `flush()` ends the stream.
+
+    `times[i]` is when score i can be known: the centre (seconds) of the last frame it reads."""
+
+    def __init__(self, model: nn.Module, frontend: nn.Module, clip_samples: int):
+        check_streamable(model)
+        self.model, self.frontend = model.eval(), frontend.eval()
+        first, last = frontend_span(frontend)
+        hop = frontend.hop_length
+        self.stages = [Stage(lambda w, lo, hi: frontend(w[None])[0, :, lo:hi + 1],
+                             first, last, hop, lambda n: 1 + n // hop)]
+        self.stages += [module_stage(b) for b in model.trunk.blocks]
+        self.is_2d = model.config.arch == "cnn2d"
+        self.window = clip_frames(model, frontend, clip_samples)
+        self.frame_s = hop / frontend.cfg.sample_rate
+        self.history: Tensor | None = None  # last W-1 trunk frames [C, n]
+        self.emitted = 0
+
+    @torch.inference_mode()
+    def push(self, samples: np.ndarray, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Feed float32 samples; return times [n] and logits [n, C] of the newly ready frames."""
+        x = torch.as_tensor(np.asarray(samples, dtype=np.float32))
+        x = self.stages[0].push(x, final)
+        if x is not None and self.is_2d:
+            x = x[None]  # [D, L] -> [1, D, L]: one input channel of (frequency, time)
+        for stage in self.stages[1:]:
+            if x is None:
+                break
+            x = stage.push(x[None], final)
+            x = None if x is None else x[0]
+        if x is None:
+            return np.zeros(0), np.zeros((0, 0), dtype=np.float32)
+        if self.is_2d:
+            x = x.flatten(0, 1)
+        return self._head(x)
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        """End of stream: emit the frames that were waiting for look-ahead."""
+        return self.push(np.zeros(0, dtype=np.float32), final=True)
+
+    def _head(self, h: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of new trunk frames h [C, n] over windows of the last W frames."""
+        hist = h if self.history is None else torch.cat([self.history, h], dim=-1)
+        n_new, w = h.shape[-1], self.window
+        pool = self.model.pool
+        if pool.kind == "attention":
+            stats = torch.cat([pool(hist[None, :, max(0, p - w + 1):p + 1])
+                               for p in range(hist.shape[-1] - n_new, hist.shape[-1])])
+        else:
+            stats = window_stats(hist, n_new, w, pool.kind)
+        m = self.model
+        logits = m.classifier(m.dropout(stats))
+        self.history = hist[:, -(w - 1):] if w > 1 else hist[:, :0]
+        times = score_times(self.emitted + np.arange(n_new), self.model, self.frame_s)
+        self.emitted += n_new
+        return times, logits.float().numpy()
+
+
+def window_stats(hist: Tensor, n_new: int, w: int, kind: str) -> Tensor:
+    """Mean (and std, as `StatsPool` clamps it) over the last `w` frames (fewer at the start)
+    up to each of the last `n_new` frames of hist [C, n], from float64 running sums."""
+    x = hist.double()
+    zero = x.new_zeros(x.shape[0], 1)
+    cs = torch.cat([zero, x.cumsum(-1)], dim=-1)
+    end = torch.arange(hist.shape[-1] - n_new, hist.shape[-1]) + 1
+    start = (end - w).clamp(min=0)
+    count = (end - start).double()
+    mean = (cs[:, end] - cs[:, start]) / count
+    if kind == "mean":
+        return mean.T.float()
+    cs2 = torch.cat([zero, (x * x).cumsum(-1)], dim=-1)
+    var = (cs2[:, end] - cs2[:, start]) / count - mean * mean
+    return torch.cat([mean, var.clamp(min=1e-6).sqrt()]).T.float()
+
+
+@torch.inference_mode()
+def offline_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray,
+                   clip_samples: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The scores `StreamScorer` produces, computed in one pass over the whole waveform:
+    frontend and trunk over everything, then the model's own pooling and classifier over the
+    trailing window of W trunk frames at each frame (in blocks of `block` frames)."""
+    check_streamable(model)
+    frontend_span(frontend)
+    model.eval()
+    feats = frontend(torch.as_tensor(np.asarray(wave, dtype=np.float32))[None])
+    h = model.trunk(feats)[0]
+    w = clip_frames(model, frontend, clip_samples)
+    logits = [model.classifier(model.pool(h[None, :, :t + 1])) for t in range(min(w - 1, h.shape[-1]))]
+    for t0 in range(w - 1, h.shape[-1], block):
+        part = h[:, t0 - w + 1:t0 + block]
+        logits.append(model.classifier(model.pool(part.unfold(-1, w, 1).permute(1, 0, 2))))
+    frame_s = frontend.hop_length / frontend.cfg.sample_rate
+    return score_times(np.arange(h.shape[-1]), model, frame_s), torch.cat(logits).float().numpy()
+
+
+def stream_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray, clip_samples: int,
+                  chunk_samples: int = 1600) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of `wave` fed to a StreamScorer in chunks of `chunk_samples` (then flushed)."""
+    scorer = StreamScorer(model, frontend, clip_samples)
+    parts = [scorer.push(wave[i:i + chunk_samples]) for i in range(0, len(wave), chunk_samples)]
+    parts.append(scorer.flush())
+    times = np.concatenate([t for t, _ in parts])
+    logits = np.concatenate([s for t, s in parts if len(t)]) if len(times) else np.zeros((0, 0))
+    return times, logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of numpy logits."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# ---------------------------------------------------------------- detection
+
+class Detector:
+    """Keyword detections from a stream of class probabilities: fires when the most probable
+    keyword class (not silence or unknown) reaches `threshold`, then stays silent for
+    `refractory` seconds. Stateful, so feeding the scores in pieces fires exactly as feeding
+    them at once."""
+
+    def __init__(self, labels: list[str], threshold: float = 0.8, refractory: float = 1.0):
+        if not 0.0 < threshold <= 1.0:
+            raise UserError(f"--threshold {threshold}: use a probability in (0, 1]")
+        if refractory < 0:
+            raise UserError(f"--refractory {refractory}: use a number of seconds >= 0")
+        self.labels = list(labels)
+        self.keywords = np.array([i for i, lab in enumerate(labels)
+                                  if lab not in (SILENCE, UNKNOWN)])
+        if not len(self.keywords):
+            raise UserError("the model has no keyword classes (only silence/unknown)")
+        self.threshold, self.refractory = threshold, refractory
+        self.last_fire = -math.inf
+
+    def __call__(self, times: np.ndarray, probs: np.ndarray) -> list[Detection]:
+        """Detections among these frames (times [n] seconds, probs [n, C])."""
+        out = []
+        if not len(times):
+            return out
+        kw = probs[:, self.keywords]
+        best = kw.argmax(axis=1)
+        best_p = kw[np.arange(len(kw)), best]
+        for t, j, p in zip(times, best, best_p):
+            if p >= self.threshold and t - self.last_fire >= self.refractory:
+                out.append(Detection(float(t), self.labels[self.keywords[j]], float(p)))
+                self.last_fire = t
+        return out
+
+
+def detect(labels: list[str], times: np.ndarray, probs: np.ndarray, threshold: float = 0.8,
+           refractory: float = 1.0) -> list[Detection]:
+    """Detections over a whole score track (one fresh Detector)."""
+    return Detector(labels, threshold, refractory)(times, probs)
