@@ -1,7 +1,6 @@
 """A tiny Speech Commands-layout corpus of tone 'words' for fast training/evaluation tests.
 
-Each word is a fixed two-tone pattern (a rising or falling pair of tones at word-specific
-frequencies); each 'speaker' shifts the pitch and timing a little and adds noise, so a small
+Each word is a fixed pair of successive tones at frequencies no other word uses; each 'speaker' shifts the pitch and timing a little and adds noise, so a small
 model can learn the words in one or two epochs.
 """
 
@@ -13,8 +12,8 @@ import numpy as np
 import soundfile as sf
 
 SR = 16000
-TONES = {"yes": (300, 900), "no": (900, 300), "up": (500, 1500), "down": (1500, 500),
-         "left": (700, 2100), "cat": (1100, 400)}
+TONES = {"yes": (300, 900), "no": (450, 1300), "up": (600, 1800), "down": (800, 2400),
+         "left": (1000, 3000), "cat": (1200, 3600)}
 
 
 def tone_word(word: str, speaker: int, take: int) -> np.ndarray:

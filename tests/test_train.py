@@ -1,0 +1,155 @@
+"""Training: a tiny run learns, a killed run resumes to the same result, bad configs are named."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tdnn import config
+from tdnn.cli import main as cli_main
+from tdnn.errors import ConfigError, UserError
+from tdnn.runs import load_checkpoint, load_run, save_checkpoint
+from tdnn.train import ScheduleConfig, TrainConfig, lr_at, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sc_fixture import make_corpus  # noqa: E402
+
+TINY = ["epochs=3", "batch_size=16", "threads=1", "progress=false", "optim.lr=0.03", "frontend.normalize=meanvar",
+        "augment.speed_prob=0", "augment.vtlp_prob=0", "augment.reverb_prob=0",
+        "augment.bandlimit_prob=0", "augment.noise_prob=0.5",
+        "model.layers=[{dim: 16, context: [-2, 0, 2]}, {dim: 16, context: [-4, 0, 4]}]"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("sc"))
+
+
+def tiny_config(corpus, *more) -> TrainConfig:
+    return config.load(TrainConfig, None, [f"data.root={corpus}", *TINY, *more])
+
+
+def test_tiny_run_learns_above_chance(corpus, tmp_path):
+    metrics = train(tiny_config(corpus, "epochs=4"), tmp_path / "run")
+    history = metrics["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    # Validation: 2 speakers x 5 words x 2 takes + 1 silence + 1 unknown clip; the biggest
+    # class holds 4 of 22 clips, so chance (always the majority) is 0.18.
+    assert metrics["best"]["val_accuracy"] > 0.5
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    run_dir = tmp_path / "run"
+    for name in ("config.yaml", "model.pt", "last.pt", "metrics.json", "train.log", "curves.png"):
+        assert (run_dir / name).is_file(), name
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["history"] == json.loads(json.dumps(history))
+    assert "epoch 4" in (run_dir / "train.log").read_text()
+    # The saved config reloads to the resolved one (model preset expanded into layers).
+    reloaded = config.load(TrainConfig, run_dir / "config.yaml")
+    assert reloaded.epochs == 4 and len(reloaded.model.layers) == 2
+    # load_run rebuilds the best model: same predictions as the checkpoint's weights.
+    run = load_run(run_dir)
+    assert run.labels[:2] == ["_silence_", "_unknown_"]
+    best = load_checkpoint(run_dir / "model.pt")
+    assert best["epoch"] == metrics["best"]["epoch"]
+    for key, value in run.model.state_dict().items():
+        assert torch.equal(value, best["state_dict"][key])
+
+
+def comparable(history):
+    """History rows without wall-clock timings."""
+    return [{k: v for k, v in row.items() if not k.endswith("seconds")} for row in history]
+
+
+def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
+    cfg = tiny_config(corpus, "augment.vtlp_prob=0.5", "augment.freq_masks=1")
+    reference = train(cfg, tmp_path / "full")
+    steps_per_epoch = reference["steps_per_epoch"]
+    kill_at = steps_per_epoch + 2  # part-way through the second epoch
+    overrides = [f"data.root={corpus}", *TINY, "augment.vtlp_prob=0.5", "augment.freq_masks=1"]
+    script = (
+        "import os, signal, sys\n"
+        "from tdnn import config\n"
+        "from tdnn.train import TrainConfig, train\n"
+        f"cfg = config.load(TrainConfig, None, {overrides!r})\n"
+        f"def kill(step):\n"
+        f"    if step == {kill_at}:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"train(cfg, {str(tmp_path / 'killed')!r}, on_step=kill)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    killed = tmp_path / "killed"
+    assert load_checkpoint(killed / "last.pt")["state"]["epoch"] == 1
+    assert not list(killed.glob(".*.tmp")), "a temporary checkpoint was left behind"
+    with pytest.raises(UserError, match="--resume"):
+        train(cfg, killed)
+    resumed = train(cfg, killed, resume=True)
+    assert comparable(resumed["history"]) == comparable(reference["history"])
+    a = load_checkpoint(tmp_path / "full" / "model.pt")["state_dict"]
+    b = load_checkpoint(killed / "model.pt")["state_dict"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_without_checkpoint_is_an_error(corpus, tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        train(tiny_config(corpus), tmp_path / "new", resume=True)
+
+
+@pytest.mark.parametrize("override, option", [
+    ("epochs=0", "epochs"),
+    ("optim.lr=-1", "optim.lr"),
+    ("optim.label_smoothing=1.5", "optim.label_smoothing"),
+    ("data.task=20", "data.task"),
+    ("schedule.kind=linear", "schedule.kind"),
+    ("optim.betas=[0.9, 1.2]", "optim.betas"),
+    ("data.root=", "data.root"),
+])
+def test_bad_config_values_name_the_option(corpus, tmp_path, override, option):
+    cfg_overrides = [f"data.root={corpus}", override]
+    with pytest.raises(ConfigError, match=option.replace(".", r"\.")):
+        train(config.load(TrainConfig, None, cfg_overrides), tmp_path / "run")
+
+
+def test_cli_reports_bad_values_in_one_line(corpus, tmp_path, capsys):
+    code = cli_main(["train", "--out", str(tmp_path / "run"), "--data-dir", str(corpus),
+                     "--set", "optim.lr=0", "--set", "progress=false"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "optim.lr" in err[0]
+    code = cli_main(["train", "--out", str(tmp_path / "run"), "--set", "optim.nope=1"])
+    assert code == 2 and "optim.nope" in capsys.readouterr().err
+
+
+def test_learning_rate_schedules():
+    total = 100
+    cosine = [lr_at(s, total, ScheduleConfig("cosine", warmup=0.1, final_lr=0.01))
+              for s in range(total + 1)]
+    assert cosine[0] == pytest.approx(0.1) and cosine[9] == pytest.approx(1.0)
+    assert np.all(np.diff(cosine[:10]) > 0) and np.all(np.diff(cosine[10:]) <= 0)
+    assert cosine[total] == pytest.approx(0.01)
+    # Half-way through the decay the cosine is at the mid point between peak and floor.
+    assert cosine[55] == pytest.approx(0.01 + 0.99 * 0.5)
+    onecycle = [lr_at(s, total, ScheduleConfig("onecycle", warmup=0.3, final_lr=1e-4))
+                for s in range(total + 1)]
+    assert onecycle[0] == pytest.approx(1 / 25) and max(onecycle) == pytest.approx(1.0)
+    assert int(np.argmax(onecycle)) == 30
+    assert lr_at(7, total, ScheduleConfig("constant")) == 1.0
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "ck.pt"
+    save_checkpoint({"w": torch.ones(3)}, path)
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint({"w": torch.zeros(3)}, path)
+    assert torch.equal(load_checkpoint(path)["w"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["ck.pt"]
