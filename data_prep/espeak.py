@@ -9,6 +9,7 @@ process (`engine()` gives this process's one) and parallelise with processes.
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,10 +53,11 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 
 @dataclass
 class Phoneme:
-    """One phoneme event: eSpeak mnemonic and its [start, end) sample span."""
+    """One phoneme event: eSpeak mnemonic, its [start, end) sample span, its word's position."""
     name: str
     start: int
     end: int
+    text_position: int = 0
 
 
 @dataclass
@@ -162,9 +164,10 @@ def _spans(events: list[tuple], n_samples: int) -> tuple[list[Phoneme], list[Wor
     A phoneme ends where the next phoneme starts; the last one ends at the end of the audio.
     Events at the same sample give zero-length spans (kept, so no event is lost).
     """
-    starts = [(min(s, n_samples), name) for t, s, _, _, name in events if t == EVENT_PHONEME]
-    ends = [s for s, _ in starts[1:]] + [n_samples]
-    phonemes = [Phoneme(name, s, max(s, e)) for (s, name), e in zip(starts, ends)]
+    starts = [(min(s, n_samples), name, pos) for t, s, pos, _, name in events
+              if t == EVENT_PHONEME]
+    ends = [s for s, _, _ in starts[1:]] + [n_samples]
+    phonemes = [Phoneme(name, s, max(s, e), pos) for (s, name, pos), e in zip(starts, ends)]
     words = [Word(pos, length, min(s, n_samples))
              for t, s, pos, length, _ in events if t == EVENT_WORD]
     return phonemes, words
@@ -185,3 +188,13 @@ def engine() -> Espeak:
 def synthesize(text: str, voice: str = "en-us", **params) -> Synthesis:
     """Speak `text` with this process's engine; see `Espeak.synthesize` for the parameters."""
     return engine().synthesize(text, voice, **params)
+
+
+def map_processes(fn, tasks: list, jobs: int):
+    """Yield fn(task) for each task in order, in `jobs` fresh processes (each with its own
+    libespeak-ng), or in this process when jobs <= 1. `fn` must be a module-level function."""
+    if jobs <= 1:
+        yield from map(fn, tasks)
+        return
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        yield from pool.imap(fn, tasks)

@@ -15,7 +15,6 @@ Everything is drawn from `seed`: the same seed and options give identical files.
 from __future__ import annotations
 
 import csv
-import multiprocessing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +23,6 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from tdnn.data.speech_commands import which_set
 from tdnn.errors import UserError
 
 from . import espeak, noise
@@ -55,7 +53,8 @@ class Speaker:
     @property
     def voice(self) -> str:
         """The eSpeak voice name, e.g. 'en-gb-x-rp+f3'."""
-        return espeak.voice_name(self.accent, None if self.variant == BASE_VARIANT else self.variant)
+        variant = None if self.variant == BASE_VARIANT else self.variant
+        return espeak.voice_name(self.accent, variant)
 
 
 def all_variants() -> list[str]:
@@ -118,7 +117,8 @@ def _trim(wave: np.ndarray) -> np.ndarray:
     return wave[loud[0]:loud[-1] + 1]
 
 
-def speak_word(word: str, speaker: Speaker, rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
+def speak_word(word: str, speaker: Speaker, rng: np.random.Generator
+               ) -> tuple[np.ndarray, int, int]:
     """The word by this speaker (rate/pitch jittered per clip), trimmed, at 16 kHz, <= 0.95 s.
 
     Returns (wave, rate, pitch); a word too long at the drawn rate is re-spoken faster.
@@ -183,11 +183,17 @@ def _speaker_clips(job: _Job) -> tuple[list[dict], list[tuple[str, str]]]:
 
 
 def write_split_lists(out: Path, files: list[str]) -> dict[str, int]:
-    """validation_list.txt and testing_list.txt by the hashing rule; counts per split."""
+    """Write validation_list.txt and testing_list.txt by the hashing rule; file -> split."""
+    from tdnn.data.speech_commands import which_set  # here: keeps torch out of the workers
     splits = {f: which_set(f) for f in files}
     for name, split in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
         chosen = sorted(f for f, s in splits.items() if s == split)
         (out / name).write_text("".join(f + "\n" for f in chosen))
+    return splits
+
+
+def split_counts(splits: dict[str, str]) -> dict[str, int]:
+    """Number of clips in each of the three splits."""
     return {s: sum(1 for v in splits.values() if v == s)
             for s in ("training", "validation", "testing")}
 
@@ -202,24 +208,16 @@ def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, r
     rows, failures = [], []
     bar = tqdm(total=len(tasks) * len(words) * repeats, unit="clip", disable=not progress,
                desc="synth-commands")
-    if jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            for r, f in pool.imap(_speaker_clips, tasks):
-                rows += r
-                failures += f
-                bar.update(len(r) + len(f))
-    else:
-        for task in tasks:
-            r, f = _speaker_clips(task)
-            rows += r
-            failures += f
-            bar.update(len(r) + len(f))
+    for r, f in espeak.map_processes(_speaker_clips, tasks, jobs):
+        rows += r
+        failures += f
+        bar.update(len(r) + len(f))
     bar.close()
     if noise_seconds > 0:
         noise.write_noises(out / "_background_noise_", noise_seconds, seed, SAMPLE_RATE)
-    counts = write_split_lists(out, [r["file"] for r in rows])
+    splits = write_split_lists(out, [r["file"] for r in rows])
     for r in rows:
-        r["split"] = which_set(r["file"])
+        r["split"] = splits[r["file"]]
     rows.sort(key=lambda r: r["file"])
     with open(out / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
@@ -230,4 +228,5 @@ def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, r
         writer.writeheader()
         writer.writerows({**asdict(sp), "voice": sp.voice} for sp in speakers)
     return {"clips": len(rows), "speakers": len(speakers), "words": len(words),
-            "voices": len({sp.voice for sp in speakers}), "splits": counts, "failures": failures}
+            "voices": len({sp.voice for sp in speakers}), "splits": split_counts(splits),
+            "failures": failures}

@@ -22,7 +22,8 @@ FMT = argparse.ArgumentDefaultsHelpFormatter
 def register(subparsers) -> None:
     """Add `tdnn prepare` and its corpus subcommands."""
     p = subparsers.add_parser(NAME, help="build the synthetic corpora (eSpeak NG)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     _commands_parser(sub)
     _phones_parser(sub)
