@@ -67,29 +67,31 @@ def output_length(length: int, context: Sequence[int], stride: int = 1,
     raise ConfigError(f"padding {padding!r}: use 'same' or 'valid'")
 
 
-def pad_time(x: Tensor, context: Sequence[int], stride: int = 1, padding: str = "same",
-             fill: float = 0.0) -> tuple[Tensor, int, int]:
-    """Pad the time axis so every window fits; returns (padded x, first window start, L out)."""
-    length = x.shape[-1]
-    n_out = output_length(length, context, stride, padding)
-    if n_out <= 0:
-        raise ConfigError(f"input of {length} frames is shorter than the context "
-                          f"{list(context)}; give longer inputs or use padding='same'")
+def span_input(x: Tensor, context: Sequence[int], padding: str = "same",
+               fill: float = 0.0) -> Tensor:
+    """The time axis a scan over `context` slides along: frame j of the result is input frame
+    j + min(context), zero-padded ('same') or as is ('valid'). A window starting at j*stride
+    then gives output j; only slicing with constant bounds, so any input length works."""
+    first, last = context[0], context[-1]
     if padding == "valid":
-        return x, 0, n_out
-    left = max(0, -context[0])
-    right = max(0, (n_out - 1) * stride + context[-1] - (length - 1))
-    return F.pad(x, (left, right), value=fill), left + context[0], n_out
+        if x.shape[-1] < last - first + 1:
+            raise ConfigError(f"input of {x.shape[-1]} frames is shorter than the context "
+                              f"{list(context)}; give longer inputs or use padding='same'")
+        return x
+    if padding != "same":
+        raise ConfigError(f"padding {padding!r}: use 'same' or 'valid'")
+    left, right = max(0, -first), max(0, last)
+    return F.pad(x, (left, right), value=fill)[..., left + first:(last - right) or None]
 
 
 def windows(x: Tensor, context: Sequence[int], stride: int = 1, padding: str = "same",
             fill: float = 0.0) -> Tensor:
     """The scanned windows: [..., C, L] -> [..., C, L_out, K], window t holds frames t*s + c."""
     context = parse_context(context)
-    xp, start, n_out = pad_time(x, context, stride, padding, fill)
-    rel = torch.tensor([c - context[0] for c in context], device=x.device)
-    index = start + stride * torch.arange(n_out, device=x.device)[:, None] + rel
-    return xp[..., index]
+    xs = span_input(x, context, padding, fill)
+    span = context[-1] - context[0]
+    rel = [c - context[0] for c in context]
+    return torch.stack([xs[..., r:(r - span) or None:stride] for r in rel], dim=-1)
 
 
 def context_affine(x: Tensor, weight: Tensor, bias: Tensor | None, context: Sequence[int],
@@ -106,9 +108,8 @@ def context_affine(x: Tensor, weight: Tensor, bias: Tensor | None, context: Sequ
     if dilation is None:
         y = torch.einsum("bilk,oik->bol", windows(x, context, stride, padding), weight)
         return y if bias is None else y + bias[:, None]
-    xp, start, n_out = pad_time(x, context, stride, padding, 0.0)
-    y = F.conv1d(xp[..., start:], weight, bias, stride=stride, dilation=dilation)
-    return y[..., :n_out]
+    return F.conv1d(span_input(x, context, padding), weight, bias, stride=stride,
+                    dilation=dilation)
 
 
 def pool_offsets(width: int, causal: bool = False) -> tuple[int, ...]:
@@ -121,19 +122,25 @@ def pool_offsets(width: int, causal: bool = False) -> tuple[int, ...]:
 
 def time_pool(x: Tensor, kind: str = "max", width: int = 2, stride: int = 1,
               causal: bool = False) -> Tensor:
-    """Max or average over `width` frames every `stride` frames, per channel: [..., C, L] -> [..., C, ceil(L/stride)].
+    """Max or average over `width` frames every `stride` frames, per channel: [B, C, L] or
+    [B, C, F, L] -> same with ceil(L/stride) frames.
 
     Output t covers frames t*stride + pool_offsets(width); frames beyond the edges are ignored
     (max pads with -inf, average divides by the frames actually present).
     """
     offsets = pool_offsets(width, causal)
+    if kind not in ("max", "avg"):
+        raise ConfigError(f"pool {kind!r}: use 'max' or 'avg'")
+    if x.dim() == 3:
+        pool = F.max_pool1d if kind == "max" else F.avg_pool1d
+        kernel, step = width, stride
+    else:
+        pool = F.max_pool2d if kind == "max" else F.avg_pool2d
+        kernel, step = (1, width), (1, stride)
     if kind == "max":
-        return windows(x, offsets, stride, "same", fill=-math.inf).amax(-1)
-    if kind == "avg":
-        total = windows(x, offsets, stride, "same").sum(-1)
-        ones = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device)
-        return total / windows(ones, offsets, stride, "same").sum(-1)
-    raise ConfigError(f"pool {kind!r}: use 'max' or 'avg'")
+        return pool(span_input(x, offsets, "same", -math.inf), kernel, step)
+    present = span_input(torch.ones_like(x[..., :1, :]), offsets, "same")
+    return pool(span_input(x, offsets, "same"), kernel, step) / pool(present, kernel, step)
 
 
 def semi_orthogonal_(weight: Tensor) -> None:
@@ -172,7 +179,8 @@ class ContextAffine(nn.Module):
         self.context = parse_context(context)
         if stride < 1:
             raise ConfigError(f"stride {stride}: use a stride of at least 1")
-        output_length(1, self.context, 1, padding)
+        if padding not in ("same", "valid"):
+            raise ConfigError(f"padding {padding!r}: use 'same' or 'valid'")
         self.stride, self.padding = stride, padding
         conv = nn.Conv1d(in_dim, out_dim, len(self.context), bias=bias)  # PyTorch's default init
         self.weight = conv.weight

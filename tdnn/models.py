@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError
 from .layers import (ContextAffine, TDNNLayer, TimePool, causal_context, dilation_of,
-                     make_activation, pad_time, parse_context, receptive_field)
+                     make_activation, parse_context, span_input, receptive_field)
 
 
 @dataclass
@@ -178,8 +178,7 @@ class CNN2dBlock(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        xp, start, n_out = pad_time(x, self.context, self.stride, self.padding)
-        x = self.norm(self.activation(self.conv(xp[..., start:])[..., :n_out]))
+        x = self.norm(self.activation(self.conv(span_input(x, self.context, self.padding))))
         if self.pool:
             x = self.time_pool(x)
             pool2d = F.max_pool2d if self.pool == "max" else F.avg_pool2d
@@ -244,10 +243,11 @@ class StatsPool(nn.Module):
             return x.mean(-1)
         if self.kind == "attention":
             w = torch.softmax(self.score(x), dim=-1)
+            mean = (w * x).sum(-1)
+            var = (w * (x - mean[..., None]) ** 2).sum(-1)
         else:
-            w = x.new_full((1, 1, x.shape[-1]), 1.0 / x.shape[-1])
-        mean = (w * x).sum(-1)
-        var = (w * (x - mean[..., None]) ** 2).sum(-1)
+            mean = x.mean(-1)
+            var = ((x - mean[..., None]) ** 2).mean(-1)
         return torch.cat([mean, var.clamp(min=1e-6).sqrt()], dim=-1)
 
 
@@ -299,9 +299,10 @@ class Model(nn.Module):
 
 def upsample_frames(y: Tensor, stride: int, length: int) -> Tensor:
     """Back to the input frame rate by repetition: frame i gets output floor(i / stride)."""
-    if stride > 1:
-        y = y.repeat_interleave(stride, dim=-1)
-    return y[..., :length]
+    if stride == 1:
+        return y
+    index = torch.div(torch.arange(length, device=y.device), stride, rounding_mode="floor")
+    return y.index_select(-1, index)
 
 
 def build_model(cfg: ModelConfig, in_dim: int, n_classes: int) -> Model:

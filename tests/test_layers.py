@@ -5,7 +5,7 @@ import torch
 
 from tdnn.errors import ConfigError
 from tdnn.layers import (ScanningMLP, TDNNLayer, TimePool, constrain_, context_affine,
-                         parse_context, semi_orthogonal_, tdnn_to_mlp_weight, windows)
+                         output_length, parse_context, semi_orthogonal_, tdnn_to_mlp_weight, windows)
 
 CONTEXTS = [(-2, -1, 0, 1, 2), (-3, 0, 3), (-1, 2), (0,), (-3, 0, 1), (1, 2), (-4, -2, 5)]
 
@@ -36,6 +36,7 @@ def test_context_affine_equals_direct(context, stride, padding):
     w = torch.randn(4, 3, len(context), generator=g)
     b = torch.randn(4, generator=g)
     y = context_affine(x, w, b, context, stride, padding)
+    assert y.shape[-1] == output_length(13, context, stride, padding)
     torch.testing.assert_close(y, direct_affine(x, w, b, context, stride, padding))
 
 
