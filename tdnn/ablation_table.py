@@ -53,14 +53,20 @@ def welch_p(a: list[float], b: list[float]) -> float:
 def summarize(records: list[dict], reference: str = "none") -> list[Row]:
     """Group long-form records by (task, condition, metric, variant) and compare to `reference`.
 
-    Each record needs keys task, condition, variant, seed, metric, value. Rows keep the order
-    in which tasks, conditions, metrics and variants first appear in `records`.
+    Each record needs keys task, condition, variant, seed, metric, value. Rows are sorted by
+    task, then condition, metric and variant, each in the order it first appears in `records`.
     """
     groups: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
         groups[(r["task"], r["condition"], r["metric"], r["variant"])].append(float(r["value"]))
+    firsts = [{}, {}, {}, {}]
+    for key in groups:
+        for part, seen in zip(key, firsts):
+            seen.setdefault(part, len(seen))
+    order = sorted(groups, key=lambda k: tuple(seen[p] for p, seen in zip(k, firsts)))
     rows = []
-    for (task, cond, metric, variant), values in groups.items():
+    for task, cond, metric, variant in order:
+        values = groups[(task, cond, metric, variant)]
         ref = groups.get((task, cond, metric, reference))
         mean = float(np.mean(values))
         std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
@@ -88,6 +94,29 @@ def markdown(rows: list[Row], percent_metrics: tuple[str, ...] = ()) -> str:
         lines.append(f"| {r.task} | {r.condition} | {r.metric} | {r.variant} | {r.n} | "
                      f"{_fmt(r.mean, digits, scale)} ± {_fmt(r.std, digits, scale)} | "
                      f"{_fmt(r.delta, digits, scale)} | {p} |")
+    return "\n".join(lines) + "\n"
+
+
+def wide_markdown(rows: list[Row], columns: list[tuple[str, str, str]],
+                  percent_metrics: tuple[str, ...] = ()) -> str:
+    """A compact pivot: one line per variant, one column per (task, condition, metric) with
+    mean ± std and the p-value against the reference in brackets."""
+    cells = {(r.task, r.condition, r.metric, r.variant): r for r in rows}
+    variants = list(dict.fromkeys(r.variant for r in rows))
+    head = "| variant | " + " | ".join(f"{t} {c} {m}" for t, c, m in columns) + " |"
+    lines = [head, "|---|" + "---:|" * len(columns)]
+    for v in variants:
+        out = []
+        for t, c, m in columns:
+            r = cells.get((t, c, m, v))
+            if r is None:
+                out.append("")
+                continue
+            scale = 100.0 if m in percent_metrics else 1.0
+            digits = 1 if scale == 100.0 else 2
+            p = "" if math.isnan(r.p_value) else f" (p={r.p_value:.2g})"
+            out.append(f"{_fmt(r.mean, digits, scale)} ± {_fmt(r.std, digits, scale)}{p}")
+        lines.append(f"| {v} | " + " | ".join(out) + " |")
     return "\n".join(lines) + "\n"
 
 
