@@ -116,3 +116,24 @@ def test_preset_with_overrides_from_config_file(tmp_path):
 def test_bad_configs_raise_config_error(cfg, in_dim, n_classes):
     with pytest.raises(ConfigError):
         build_model(cfg, in_dim, n_classes)
+
+
+def test_onnx_export_is_length_generic():
+    """Padding, pooling and frame upsampling trace without length constants: one export, any L."""
+    ort = pytest.importorskip("onnxruntime")
+    import io
+    import warnings
+    layers = [LayerSpec(8, [-3, 0, 1], pool="max", pool_width=2, pool_stride=2),
+              LayerSpec(8, [-1, 0, 1], stride=2, pool="avg", pool_width=3)]
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(layers=layers, head="frame", causal=True), 10, 4).eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 10, 40),), buf, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 2: "frames"}}, dynamo=False)
+    session = ort.InferenceSession(buf.getvalue())
+    for length in (40, 23):
+        x = torch.randn(2, 10, length)
+        y = session.run(None, {"x": x.numpy()})[0]
+        torch.testing.assert_close(torch.from_numpy(y), model(x).detach(), atol=1e-5, rtol=1e-5)
