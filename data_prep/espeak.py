@@ -104,6 +104,8 @@ class Espeak:
                                                 ctypes.c_int]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        self._libc = ctypes.CDLL(None)  # eSpeak also draws from libc rand() (klatt noise)
         self._lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint,
                                            ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
                                            ctypes.c_void_p, ctypes.c_void_p]
@@ -138,15 +140,20 @@ class Espeak:
             self._voice = name
 
     def synthesize(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
-                   pitch_range: int = 50, word_gap: int = 0, volume: int = 100) -> Synthesis:
+                   pitch_range: int = 50, word_gap: int = 0, volume: int = 100,
+                   seed: int = 0) -> Synthesis:
         """Speak `text`; rate in words/min (80-450), pitch and range 0-100 (50 = normal).
 
-        Text inside [[ ]] is read as eSpeak phoneme mnemonics, e.g. "[[b'A:]]".
+        Text inside [[ ]] is read as eSpeak phoneme mnemonics, e.g. "[[b'A:]]". eSpeak's random
+        generators (breath and aspiration noise) are reseeded with `seed` first, so the output
+        does not depend on what this process synthesised before.
         """
         self.set_voice(voice)
         for param, value in ((PARAM_RATE, rate), (PARAM_PITCH, pitch), (PARAM_RANGE, pitch_range),
                              (PARAM_WORDGAP, word_gap), (PARAM_VOLUME, volume)):
             self._lib.espeak_SetParameter(param, int(value), 0)
+        self._lib.espeak_ng_SetRandSeed(seed)
+        self._libc.srand(ctypes.c_uint(seed & 0xFFFFFFFF))
         self._chunks, self._events = [], []
         data = text.encode("utf-8") + b"\0"
         err = self._lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0,
@@ -190,11 +197,26 @@ def synthesize(text: str, voice: str = "en-us", **params) -> Synthesis:
     return engine().synthesize(text, voice, **params)
 
 
+TASKS_PER_PROCESS = 4
+
+
+def _run_chunk(args: tuple) -> list:
+    fn, chunk = args
+    return [fn(task) for task in chunk]
+
+
 def map_processes(fn, tasks: list, jobs: int):
-    """Yield fn(task) for each task in order, in `jobs` fresh processes (each with its own
-    libespeak-ng), or in this process when jobs <= 1. `fn` must be a module-level function."""
-    if jobs <= 1:
-        yield from map(fn, tasks)
+    """Yield fn(task) for each task, in order, from `jobs` worker processes.
+
+    libespeak-ng's wave generator keeps state from one utterance to the next (a few samples of
+    timing) that no API call resets, so each fixed chunk of TASKS_PER_PROCESS tasks runs in a
+    fresh spawned process: the output is the same for any `jobs` and any earlier use of the
+    library in this process. `fn` must be a module-level function.
+    """
+    chunks = [tasks[i:i + TASKS_PER_PROCESS] for i in range(0, len(tasks), TASKS_PER_PROCESS)]
+    if not chunks:
         return
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        yield from pool.imap(fn, tasks)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(max(1, min(jobs, len(chunks))), maxtasksperchild=1) as pool:
+        for results in pool.imap(_run_chunk, [(fn, chunk) for chunk in chunks]):
+            yield from results

@@ -79,17 +79,30 @@ def babble(n: int, rng: np.random.Generator, sr: int, talkers: int = 6) -> np.nd
 NOISES = ("white_noise", "pink_noise", "brown_noise", "hum", "babble")
 
 
-def write_noises(folder: Path, seconds: float = 60.0, seed: int = 0, sr: int = 16000) -> list[Path]:
+def _make(job: tuple) -> np.ndarray:
+    """One noise by name, seeded (runs in a fresh process: babble uses libespeak-ng)."""
+    name, n, sr, seed, i = job
+    rng = np.random.default_rng([seed, 7919, i])
+    if name == "white_noise":
+        return white(n, rng)
+    if name == "pink_noise":
+        return pink(n, rng)
+    if name == "brown_noise":
+        return brown(n, rng)
+    if name == "hum":
+        return hum(n, rng, sr)
+    return babble(n, rng, sr)
+
+
+def write_noises(folder: Path, seconds: float = 60.0, seed: int = 0, sr: int = 16000,
+                 jobs: int = 1) -> list[Path]:
     """Write each noise in NOISES as `<folder>/<name>.wav` (16-bit PCM); return the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     n = int(round(seconds * sr))
-    makers = {"white_noise": lambda r: white(n, r), "pink_noise": lambda r: pink(n, r),
-              "brown_noise": lambda r: brown(n, r), "hum": lambda r: hum(n, r, sr),
-              "babble": lambda r: babble(n, r, sr)}
+    jobs_list = [(name, n, sr, seed, i) for i, name in enumerate(NOISES)]
     paths = []
-    for i, name in enumerate(NOISES):
+    for (name, *_), wave in zip(jobs_list, espeak.map_processes(_make, jobs_list, jobs)):
         path = folder / f"{name}.wav"
-        sf.write(path, makers[name](np.random.default_rng([seed, 7919, i])), sr,
-                 subtype="PCM_16")
+        sf.write(path, wave, sr, subtype="PCM_16")
         paths.append(path)
     return paths

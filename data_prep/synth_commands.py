@@ -34,7 +34,9 @@ RATE_RANGE = (100, 280)  # words per minute
 PITCH_RANGE = (10, 90)  # eSpeak pitch 0-100
 PITCH_SPAN_RANGE = (5, 95)  # eSpeak pitch range 0-100 (0 = monotone)
 LEVEL_DB_RANGE = (-26.0, -1.0)  # word peak level, dBFS
-FLOOR_DB_RANGE = (-80.0, -55.0)  # RMS of a faint white noise floor, dBFS (no digital silence)
+# A faint white noise floor (so no clip holds digital silence), its RMS this many dB below the
+# speech peak; noise at training-relevant SNRs is the augmenter's job, not the corpus's.
+FLOOR_BELOW_PEAK_DB = (50.0, 75.0)
 TRIM_DB = 45.0  # leading/trailing audio this far below the peak is silence
 MANIFEST_FIELDS = ("file", "word", "speaker", "accent", "variant", "voice", "rate", "pitch",
                    "pitch_range", "level_db", "floor_db", "word_start", "word_end", "split")
@@ -142,7 +144,7 @@ def make_clip(word: str, speaker: Speaker, rng: np.random.Generator) -> tuple[np
     """A 1 s clip: the word at a random position and peak level over a faint noise floor."""
     wave, rate, pitch = speak_word(word, speaker, rng)
     level_db = float(rng.uniform(*LEVEL_DB_RANGE))
-    floor_db = float(rng.uniform(*FLOOR_DB_RANGE))
+    floor_db = level_db - float(rng.uniform(*FLOOR_BELOW_PEAK_DB))
     start = int(rng.integers(0, CLIP_SAMPLES - len(wave) + 1))
     clip = rng.standard_normal(CLIP_SAMPLES) * 10 ** (floor_db / 20)
     clip[start:start + len(wave)] += wave * (10 ** (level_db / 20) / np.max(np.abs(wave)))
@@ -214,7 +216,7 @@ def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, r
         bar.update(len(r) + len(f))
     bar.close()
     if noise_seconds > 0:
-        noise.write_noises(out / "_background_noise_", noise_seconds, seed, SAMPLE_RATE)
+        noise.write_noises(out / "_background_noise_", noise_seconds, seed, SAMPLE_RATE, jobs)
     splits = write_split_lists(out, [r["file"] for r in rows])
     for r in rows:
         r["split"] = splits[r["file"]]

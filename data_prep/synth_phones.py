@@ -28,7 +28,7 @@ from scipy.signal import butter, sosfilt
 from tqdm import tqdm
 
 from . import espeak, phonemap
-from .synth_commands import (FLOOR_DB_RANGE, SAMPLE_RATE, Speaker, make_speakers, split_counts,
+from .synth_commands import (FLOOR_BELOW_PEAK_DB, SAMPLE_RATE, Speaker, make_speakers, split_counts,
                              write_split_lists)
 from .words import SENTENCE_WORDS
 
@@ -211,8 +211,10 @@ def _timit_speaker(job: _TimitJob) -> tuple[list[dict], list[tuple[str, str]]]:
             segs = pad_segments(segs, lead, tail)
             words = [Segment(w.start + lead, w.end + lead, w.label) for w in words]
             wave = np.concatenate([np.zeros(lead), wave, np.zeros(tail)])
-            gain = 10 ** (rng.uniform(-12, -1) / 20) / max(float(np.max(np.abs(wave))), 1e-6)
-            floor = rng.standard_normal(len(wave)) * 10 ** (rng.uniform(*FLOOR_DB_RANGE) / 20)
+            level_db = rng.uniform(-12, -1)
+            gain = 10 ** (level_db / 20) / max(float(np.max(np.abs(wave))), 1e-6)
+            floor_db = level_db - rng.uniform(*FLOOR_BELOW_PEAK_DB)
+            floor = rng.standard_normal(len(wave)) * 10 ** (floor_db / 20)
             sf.write(folder / f"{utt}.WAV", np.clip(wave * gain + floor, -1, 1), SAMPLE_RATE,
                      subtype="PCM_16")
             _write_lines(folder / f"{utt}.PHN", segs)
@@ -321,8 +323,9 @@ def syllable(consonant: str, vowel: str, speaker: Speaker, rng: np.random.Genera
     clip = np.zeros(BDG_CLIP)
     src = wave[max(0, -shift):max(0, min(len(wave), BDG_CLIP - shift))]
     clip[max(0, shift):max(0, shift) + len(src)] = src
-    level = 10 ** (rng.uniform(-20, -1) / 20) / max(float(np.max(np.abs(clip))), 1e-6)
-    floor_db = float(rng.uniform(*FLOOR_DB_RANGE))
+    level_db = float(rng.uniform(-20, -1))
+    level = 10 ** (level_db / 20) / max(float(np.max(np.abs(clip))), 1e-6)
+    floor_db = level_db - float(rng.uniform(*FLOOR_BELOW_PEAK_DB))
     clip = clip * level + rng.standard_normal(BDG_CLIP) * 10 ** (floor_db / 20)
     event = next(p for p in syn.phonemes if phonemap.strip_stress(p.name) == consonant)
     info = {"rate": rate, "consonant_event": _to_rate(event.start, syn.sample_rate,
