@@ -194,3 +194,58 @@ def test_synth_streams_places_words_at_reference_times(tmp_path):
 
     for e in (e for e in events if e.file == "stream_000.wav"):
         assert rms(e.start, e.end) > 5 * rms(e.start - 0.15, e.start - 0.05) or e.start < 0.2
+
+
+def test_cli_stream_file_and_stdin_equal_offline(tmp_path, capsys, monkeypatch):
+    import io
+    import json
+    import sys
+
+    from run_fixture import make_run
+    from tdnn import audio
+    from tdnn.cli import main
+    from tdnn.runs import load_run
+
+    run_dir = make_run(tmp_path / "run", ["model.preset=kws", "model.causal=true"])
+    wave = test_wave(3.0)
+    audio.save(tmp_path / "a.wav", wave)
+    wave = audio.load(tmp_path / "a.wav")  # as written (16-bit)
+    loaded = load_run(run_dir)
+    times, logits = inf.offline_scores(loaded.model, loaded.frontend, wave, 16000)
+    probs = inf.softmax(logits)
+    threshold = float(np.quantile(probs[:, 2:].max(1), 0.7))  # fires a few times on noise
+    expected = inf.detect(loaded.labels, times, probs, threshold, 0.5)
+    assert expected
+    opts = ["--threshold", str(threshold), "--refractory", "0.5", "--json"]
+    assert main(["stream", str(run_dir), str(tmp_path / "a.wav"), "--chunk-ms", "70"] + opts) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(g["time"], g["label"]) for g in got] == [(round(d.time, 3), d.label) for d in expected]
+    pcm = (np.round(wave * 32768).clip(-32768, 32767).astype("<i2")).tobytes()
+    monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": io.BytesIO(pcm)})())
+    assert main(["stream", str(run_dir), "-"] + opts) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(g["time"], g["label"]) for g in got] == [(round(d.time, 3), d.label) for d in expected]
+
+
+def test_cli_stream_eval_writes_metrics_and_det(tmp_path, capsys):
+    import json
+
+    from data_prep import synth_streams
+    from run_fixture import make_run
+    from sc_fixture import make_corpus
+    from tdnn.cli import main
+
+    corpus = make_corpus(tmp_path / "corpus", speakers=4, takes=1)
+    events = synth_streams.build_streams(corpus, tmp_path / "streams", streams=1, seconds=8.0)
+    run_dir = make_run(tmp_path / "run", ["model.preset=kws", "model.causal=true"])
+    out = tmp_path / "eval"
+    assert main(["stream", str(run_dir), "--eval", str(tmp_path / "streams"), "--out", str(out),
+                 "--threshold", "0.3"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["hits"] + m["misses"] == len(events) and m["hours"] == pytest.approx(8 / 3600)
+    assert len(m["det"]["threshold"]) == len(m["det"]["miss_rate"]) > 10
+    # a higher threshold never gives more detections of either kind
+    assert all(np.diff(m["det"]["fa_per_hour"]) <= 1e-9)
+    assert (out / "det.png").is_file() and (out / "detections.csv").is_file()
+    assert main(["stream", str(run_dir), "--eval", str(tmp_path / "streams")]) == 2
+    assert "--out" in capsys.readouterr().err

@@ -1,0 +1,148 @@
+"""`tdnn stream`: keyword detection over long audio (files or raw PCM on stdin), and its
+evaluation on streams with a reference list (hits, false alarms per hour, DET curve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+
+def register(subparsers) -> None:
+    """Add the `stream` subcommand."""
+    p = subparsers.add_parser(
+        "stream", help="detect keywords in long audio, chunk by chunk",
+        description="Feed audio to the model in chunks, keeping only the left context the "
+                    "network needs, and print a line per detection (time in seconds, keyword, "
+                    "probability). INPUT '-' reads raw 16-bit little-endian mono PCM at the model's "
+                    "rate from stdin. With --eval DIR, score the streams listed in "
+                    "DIR/reference.csv (from `python -m data_prep.synth_streams`): hits, false "
+                    "alarms per hour, and a DET curve over thresholds, written to --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run", type=Path, help="run folder written by `tdnn train` or `tdnn recipe`")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files, or - for stdin PCM")
+    p.add_argument("--threshold", type=float, default=0.8,
+                   help="keyword probability at which a detection fires")
+    p.add_argument("--refractory", type=float, default=1.0,
+                   help="seconds after a detection during which no other fires")
+    p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per processing step")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON lines {input, time, label, probability}")
+    p.add_argument("--eval", type=Path, default=None, metavar="DIR",
+                   help="evaluate on DIR/reference.csv and its stream WAVs instead")
+    p.add_argument("--out", type=Path, default=None,
+                   help="with --eval: folder for metrics.json, det.png and detections.csv")
+    p.add_argument("--tolerance", type=float, default=1.0,
+                   help="with --eval: seconds after a keyword's end a detection still hits it")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Detect in each input, or evaluate with --eval."""
+    from .. import inference as inf
+    from ..runs import load_run
+
+    if args.chunk_ms <= 0:
+        raise UserError(f"--chunk-ms {args.chunk_ms}: use a positive number of milliseconds")
+    loaded = load_run(args.run)
+    inf.Detector(loaded.labels, args.threshold, args.refractory)  # checks the options
+    if args.eval is not None:
+        if args.out is None:
+            raise UserError("--eval needs --out FOLDER for metrics.json and det.png")
+        return evaluate(loaded, args)
+    if not args.inputs:
+        raise UserError("give audio files (or - for stdin PCM) to scan, or --eval DIR")
+    chunk = max(1, int(loaded.sample_rate * args.chunk_ms / 1000))
+    failed = 0
+    for name in args.inputs:
+        try:
+            scan(loaded, name, chunk, args)
+        except UserError as e:
+            if name == "-" or len(args.inputs) == 1:
+                raise
+            failed += 1
+            print(f"tdnn stream: skipped {e}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def pcm_chunks(stream, n: int):
+    """float32 chunks of `n` samples from raw 16-bit little-endian PCM (last one shorter)."""
+    while True:
+        data = stream.read(2 * n)
+        if not data:
+            return
+        if len(data) % 2:
+            data = data[:-1]
+        yield np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def scan(loaded, name: str, chunk: int, args) -> None:
+    """Stream one input through the scorer and detector, printing detections as they fire."""
+    from .. import audio
+    from ..inference import Detector, StreamScorer, softmax
+
+    scorer = StreamScorer(loaded.model, loaded.frontend, loaded.clip_samples)
+    detector = Detector(loaded.labels, args.threshold, args.refractory)
+    if name == "-":
+        chunks = pcm_chunks(sys.stdin.buffer, chunk)
+    else:
+        wave = audio.load(name, loaded.sample_rate)
+        chunks = (wave[i:i + chunk] for i in range(0, len(wave), chunk))
+
+    def report(times, logits):
+        for d in detector(times, softmax(logits)) if len(times) else []:
+            if args.json:
+                print(json.dumps({"input": name, "time": round(d.time, 3), "label": d.label,
+                                  "probability": round(d.score, 4)}), flush=True)
+            else:
+                print(f"{name}\t{d.time:.2f}\t{d.label}\t{d.score:.3f}", flush=True)
+
+    for samples in chunks:
+        report(*scorer.push(samples))
+    report(*scorer.flush())
+
+
+def evaluate(loaded, args) -> int:
+    """Score every stream of the reference list; write metrics.json, det.png, detections.csv."""
+    from .. import audio, streams
+    from ..inference import detect, offline_scores, softmax
+    from ..runs import write_json
+
+    events = streams.read_reference(args.eval / streams.REFERENCE)
+    files = sorted({e.file for e in events} | {p.name for p in args.eval.glob("stream_*.wav")})
+    tracks, seconds = {}, 0.0
+    for name in files:
+        wave = audio.load(args.eval / name, loaded.sample_rate)
+        seconds += len(wave) / loaded.sample_rate
+        times, logits = offline_scores(loaded.model, loaded.frontend, wave, loaded.clip_samples)
+        tracks[name] = (times, softmax(logits))
+
+    def detections(threshold):
+        return {n: detect(loaded.labels, t, p, threshold, args.refractory)
+                for n, (t, p) in tracks.items()}
+
+    sweep = [(float(t), streams.score(detections(t), events, seconds, args.tolerance))
+             for t in np.round(np.linspace(0.05, 0.99, 48), 4)]
+    chosen = detections(args.threshold)
+    at = streams.score(chosen, events, seconds, args.tolerance)
+    args.out.mkdir(parents=True, exist_ok=True)
+    points = streams.det_points(sweep)
+    metrics = {"threshold": args.threshold, "refractory": args.refractory,
+               "tolerance": args.tolerance, "streams": len(files), "keywords": len(events),
+               **at.as_dict(), "det": points}
+    write_json(metrics, args.out / "metrics.json")
+    streams.plot_det(points, args.out / "det.png",
+                     title=f"{loaded.path.name}: {len(events)} keywords, {seconds / 60:.1f} min")
+    with open(args.out / "detections.csv", "w") as f:
+        f.write("file,time,label,probability\n")
+        for n in sorted(chosen):
+            f.writelines(f"{n},{d.time:.3f},{d.label},{d.score:.4f}\n" for d in chosen[n])
+    print(f"{args.out}: threshold {args.threshold}: hits {at.hits}/{len(events)} "
+          f"({100 * (1 - at.miss_rate):.1f}%), false alarms {at.false_alarms} "
+          f"({at.fa_per_hour:.1f} per hour over {seconds / 3600:.2f} h); DET curve in det.png")
+    return 0
