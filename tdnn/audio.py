@@ -7,6 +7,8 @@ Every way a file can be unusable raises `AudioError` naming the file and what to
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -25,22 +27,19 @@ def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Read an audio file as a float32 1-D mono waveform at rate `sr` (resampled with soxr)."""
     path = Path(path)
     _check_rate(sr, f"{path}: target sample rate")
-    if not path.exists():
-        raise AudioError(f"{path}: file not found; check the path")
-    if not path.is_file():
-        raise AudioError(f"{path}: not a file; pass an audio file (WAV, FLAC, ...)")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes); re-create or remove it")
     try:
-        with sf.SoundFile(path) as f:
-            rate, declared = f.samplerate, f.frames
-            _check_rate(rate, f"{path}: sample rate in the header")
-            data = f.read(dtype="float32", always_2d=True)
-    except sf.LibsndfileError as e:
-        reason = str(e).split(":", 1)[-1].strip() or "unreadable"
-        raise AudioError(f"{path}: not readable as audio ({reason}); "
-                         "pass a WAV/FLAC/OGG file that is not corrupt") from None
-    if len(data) < declared or _wav_truncated(path):
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: file not found; check the path") from None
+    except IsADirectoryError:
+        raise AudioError(f"{path}: not a file; pass an audio file (WAV, FLAC, ...)") from None
+    except OSError as e:
+        raise AudioError(f"{path}: cannot open ({e.strerror}); check the path") from None
+    try:
+        rate, declared, data, truncated = _read_fd(fd, path)
+    finally:
+        os.close(fd)
+    if len(data) < declared or truncated:
         raise AudioError(f"{path}: truncated audio file (shorter than its header says); "
                          "re-create it")
     if data.shape[0] == 0:
@@ -49,6 +48,27 @@ def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(f"{path}: contains NaN or infinite samples; fix or remove the file")
     wave = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     return resample(wave, rate, sr)
+
+
+def _read_fd(fd: int, path: Path):
+    """(rate, frames in header, samples [n, channels], WAV truncated?) from an open descriptor."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioError(f"{path}: not a file; pass an audio file (WAV, FLAC, ...)")
+    if info.st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes); re-create or remove it")
+    truncated = _wav_truncated(fd, info.st_size)
+    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        with sf.SoundFile(fd, closefd=False) as f:
+            rate, declared = f.samplerate, f.frames
+            _check_rate(rate, f"{path}: sample rate in the header")
+            data = f.read(dtype="float32", always_2d=True)
+    except sf.LibsndfileError as e:
+        reason = str(e).split(":", 1)[-1].strip() or "unreadable"
+        raise AudioError(f"{path}: not readable as audio ({reason}); "
+                         "pass a WAV/FLAC/OGG file that is not corrupt") from None
+    return rate, declared, data, truncated
 
 
 def save(path: str | Path, wave: np.ndarray, sr: int = SAMPLE_RATE) -> None:
@@ -76,21 +96,20 @@ def _check_rate(rate: int, what: str) -> None:
                          "the file is corrupt or not speech audio")
 
 
-def _wav_truncated(path: Path) -> bool:
+def _wav_truncated(fd: int, size: int) -> bool:
     """True when a RIFF/WAVE file's data chunk claims more bytes than the file holds.
 
     libsndfile silently shortens such files, so a cut-off download would load as a short clip.
     """
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    head = os.pread(fd, 12, 0)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return False
+    pos = 12
+    while True:
+        chunk = os.pread(fd, 8, pos)
+        if len(chunk) < 8:
             return False
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                return False
-            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"data":
-                return csize not in (0, 0xFFFFFFFF) and f.tell() + csize > size
-            f.seek(csize + (csize & 1), 1)
+        cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if cid == b"data":
+            return csize not in (0, 0xFFFFFFFF) and pos + 8 + csize > size
+        pos += 8 + csize + (csize & 1)

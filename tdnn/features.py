@@ -33,6 +33,9 @@ from .errors import ConfigError
 KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
 KALDI_INT16_SCALE = 32768.0  # Kaldi reads WAV samples as 16-bit integers
 KALDI_PREEMPH = 0.97
+# On CPU a batch is analysed in chunks of about this many samples (8 one-second clips), so the
+# spectra stay in cache: measured 2-3x faster than one pass over a batch of 64.
+CPU_CHUNK_SAMPLES = 8 * 16000
 
 
 @dataclass
@@ -182,6 +185,13 @@ class Frontend(nn.Module):
         if wave.dim() != 2:
             raise ValueError(f"Frontend expects a waveform [B, T], got shape {tuple(wave.shape)}")
         wave = wave.float()
+        step = max(1, CPU_CHUNK_SAMPLES // max(1, wave.shape[1]))
+        if wave.device.type == "cpu" and wave.shape[0] > step:
+            return torch.cat([self._features(chunk) for chunk in wave.split(step)])
+        return self._features(wave)
+
+    def _features(self, wave: Tensor) -> Tensor:
+        """Features [B, D, L] for float32 waveforms [B, T], in one pass."""
         if self.cfg.kind == "fbank":
             feats = self._fbank(wave)
         else:

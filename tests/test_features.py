@@ -127,7 +127,8 @@ def test_frame_i_is_centred_at_sample_i_hop(kind):
 
 
 def test_batch_equals_one_by_one():
-    clips = np.stack([chirp_harmonics_noise(seed=s) for s in range(3)])
+    """Also covers the CPU path that analyses a large batch in chunks."""
+    clips = np.stack([chirp_harmonics_noise(seed=s) for s in range(11)])
     fe = Frontend(FrontendConfig(kind="mfcc", deltas=2, normalize="meanvar"))
     batch = fe(torch.from_numpy(clips)).numpy()
     for clip, feats in zip(clips, batch):

@@ -173,8 +173,11 @@ def extract_chunk(items: list[Item], frontend: Frontend, out: Path | None):
 def _write(out: Path, key: str, feats: np.ndarray) -> None:
     """Save one [L, D] array as out/key.npy (folders created)."""
     target = out / f"{key}.npy"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    np.save(target, np.ascontiguousarray(feats))
+    try:
+        np.save(target, np.ascontiguousarray(feats))
+    except FileNotFoundError:  # first file in this folder (cheaper than mkdir for every file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, np.ascontiguousarray(feats))
 
 
 def write_archive(path: Path, arrays: dict[str, np.ndarray]) -> None:
