@@ -164,18 +164,23 @@ def tdnn_layer_fn(layer: TDNNLayer):
     norm = layer.norm
     if isinstance(norm, nn.BatchNorm1d):
         scale = (norm.weight / torch.sqrt(norm.running_var + norm.eps)).detach()
-        shift = (norm.bias - norm.running_mean * scale).detach()
+        shift_bn = (norm.bias - norm.running_mean * scale).detach()
     left, right = max(0, -layer.context[0]), max(0, layer.context[-1])
-    stride = layer.stride
+    stride, c0, c1 = layer.stride, layer.context[0], layer.context[-1]
+    offsets: dict[int, Tensor] = {}  # window index pattern per number of outputs
 
     def fn(buf: Tensor, lo: int, hi: int) -> Tensor:
-        x = nn.functional.pad(buf[0], (left, right))            # [in, n + left + right]
-        index = left + stride * torch.arange(lo, hi + 1)[:, None] + context   # [m, K]
-        win = x[:, index].permute(1, 2, 0).reshape(hi - lo + 1, -1)          # [m, K*in]
+        x, m = buf[0], hi - lo + 1                                # x: [in, n]
+        shift = lo * stride
+        if shift + c0 < 0 or hi * stride + c1 >= x.shape[-1]:   # stream edge: zero padding
+            x, shift = nn.functional.pad(x, (left, right)), shift + left
+        if m not in offsets:
+            offsets[m] = stride * torch.arange(m)[:, None] + context
+        win = x[:, offsets[m] + shift].permute(1, 2, 0).reshape(m, -1)   # [m, K*in]
         y = win @ w_flat if bias is None else torch.addmm(bias, win, w_flat)
         y = layer.activation(y)
         if isinstance(norm, nn.BatchNorm1d):
-            y = y * scale + shift
+            y = torch.addcmul(shift_bn, y, scale)
         return y.T[None]
     return fn
 
@@ -240,7 +245,8 @@ class StreamScorer:
         self.is_2d = model.config.arch == "cnn2d"
         self.window = clip_frames(model, frontend, clip_samples)
         self.frame_s = hop / frontend.cfg.sample_rate
-        self.history: Tensor | None = None  # last W-1 trunk frames [C, n]
+        self.history: Tensor | None = None  # last W trunk frames (x and x^2 for running sums)
+        self.sums: Tensor | None = None
         self.emitted = 0
 
     @torch.inference_mode()
@@ -267,37 +273,44 @@ class StreamScorer:
 
     def _head(self, h: Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Scores of new trunk frames h [C, n] over windows of the last W frames."""
-        hist = h if self.history is None else torch.cat([self.history, h], dim=-1)
         n_new, w = h.shape[-1], self.window
-        pool = self.model.pool
+        pool, m = self.model.pool, self.model
         if pool.kind == "attention":
+            hist = h if self.history is None else torch.cat([self.history, h], dim=-1)
             stats = torch.cat([pool(hist[None, :, max(0, p - w + 1):p + 1])
                                for p in range(hist.shape[-1] - n_new, hist.shape[-1])])
+            self.history = hist[:, -(w - 1):] if w > 1 else hist[:, :0]
         else:
-            stats = window_stats(hist, n_new, w, pool.kind)
-        m = self.model
+            stats = self._running_stats(h, pool.kind)
         logits = m.classifier(m.dropout(stats))
-        self.history = hist[:, -(w - 1):] if w > 1 else hist[:, :0]
         times = score_times(self.emitted + np.arange(n_new), self.model, self.frame_s)
         self.emitted += n_new
         return times, logits.float().numpy()
 
-
-def window_stats(hist: Tensor, n_new: int, w: int, kind: str) -> Tensor:
-    """Mean (and std, as `StatsPool` clamps it) over the last `w` frames (fewer at the start)
-    up to each of the last `n_new` frames of hist [C, n], from float64 running sums."""
-    x = hist.double()
-    zero = x.new_zeros(x.shape[0], 1)
-    cs = torch.cat([zero, x.cumsum(-1)], dim=-1)
-    end = torch.arange(hist.shape[-1] - n_new, hist.shape[-1]) + 1
-    start = (end - w).clamp(min=0)
-    count = (end - start).double()
-    mean = (cs[:, end] - cs[:, start]) / count
-    if kind == "mean":
-        return mean.T.float()
-    cs2 = torch.cat([zero, (x * x).cumsum(-1)], dim=-1)
-    var = (cs2[:, end] - cs2[:, start]) / count - mean * mean
-    return torch.cat([mean, var.clamp(min=1e-6).sqrt()]).T.float()
+    def _running_stats(self, h: Tensor, kind: str) -> Tensor:
+        """Mean (and std, clamped as `StatsPool` does) over the last W frames (fewer at the
+        start) at each new frame, from float64 running sums of x and x^2: each new frame adds
+        itself and takes away the frame leaving the window."""
+        c, n, w = h.shape[0], h.shape[-1], self.window
+        x = h.double()
+        x2 = torch.cat([x, x * x])                                   # [2C, n]
+        if self.history is None:
+            self.history, self.sums = x2[:, :0], x2.new_zeros(2 * c)
+        hist = torch.cat([self.history, x2], dim=-1)
+        held = self.history.shape[-1]
+        delta = x2
+        first = max(0, w - held)       # new frames from which one frame leaves the window
+        if first < n:
+            delta = x2.clone()
+            delta[:, first:] -= hist[:, held + first - w:held + n - w]
+        sums = self.sums[:, None] + delta.cumsum(-1)
+        self.sums, self.history = sums[:, -1], hist[:, -w:]
+        count = (self.emitted + torch.arange(1, n + 1)).clamp(max=w).double()
+        mean = sums[:c] / count
+        if kind == "mean":
+            return mean.T.float()
+        var = sums[c:] / count - mean * mean
+        return torch.cat([mean, var.clamp(min=1e-6).sqrt()]).T.float()
 
 
 @torch.inference_mode()
