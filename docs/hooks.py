@@ -9,6 +9,7 @@ Markers a page can hold (each alone on a line):
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 from pathlib import Path
@@ -29,14 +30,29 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
+def recipe_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Each recipe's own parser (`tdnn recipe NAME` hands its options to `build_parser()` of
+    recipes/<name>/run.py), for the recipes that define one."""
+    from tdnn.cli import recipe
+    out = {}
+    for name, module_name in recipe.available().items():
+        module = importlib.import_module(module_name)
+        if hasattr(module, "build_parser"):
+            out[name] = module.build_parser()
+    return out
+
+
 def help_texts(parser: argparse.ArgumentParser | None = None) -> list[tuple[str, str]]:
-    """(command line, --help text) for `tdnn` and every subcommand, depth first, at a fixed width."""
+    """(command line, --help text) for `tdnn` and every subcommand, depth first, at a fixed width;
+    after `tdnn recipe`, each recipe's own options."""
     from tdnn.cli import build_parser
     os.environ["COLUMNS"] = HELP_COLUMNS
     parser = parser or build_parser()
     out = [(parser.prog, parser.format_help())]
     for child in subcommands(parser).values():
         out += help_texts(child)
+    if parser.prog == "tdnn recipe":
+        out += [(f"tdnn recipe {name}", p.format_help()) for name, p in recipe_parsers().items()]
     return out
 
 
