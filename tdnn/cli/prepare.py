@@ -1,8 +1,14 @@
-"""`tdnn prepare`: build the embedded synthetic corpora with eSpeak NG.
+r"""`tdnn prepare`: build the embedded synthetic corpora with eSpeak NG.
 
     tdnn prepare synth-commands --out data/synth_commands   # Speech Commands layout
     tdnn prepare synth-phones --out data/synth_timit        # TIMIT layout, aligned phones
     tdnn prepare synth-bdg --out data/synth_bdg             # b/d/g + vowel syllables
+
+Hold voices out to measure robustness to voices training never heard, e.g.
+    tdnn prepare synth-commands --out data/sc_train --exclude-accents en-029,en-gb-scotland \
+        --exclude-variants klatt,klatt2,f3,m7
+    tdnn prepare synth-commands --out data/sc_heldout --accents en-029,en-gb-scotland \
+        --variants klatt,klatt2,f3,m7 --speakers 40 --seed 1
 """
 
 from __future__ import annotations
