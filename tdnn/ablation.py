@@ -34,9 +34,10 @@ from .models import LayerSpec, ModelConfig, build_model, preset_config, summary
 
 VARIANT_RE = re.compile(r"^(?:(none)|(cnn2d)|(max|avg)(\d+)-(early|late)(-dec)?|stride(\d+)-(early|late))$")
 
-PERCENT_METRICS = ("accuracy", "set_accuracy", "frame_accuracy", "per", "boundary_f1@1",
-                   "boundary_f1@2", "boundary_f1@3", "jitter_changed@1", "jitter_changed@2",
-                   "jitter_changed@3", "jitter_changed@4", "jitter_follow@2")
+PERCENT_METRICS = ("accuracy", "set_accuracy", "frame_accuracy", "per", "per_smooth",
+                   "boundary_f1@1", "boundary_f1@2", "boundary_f1@3", "boundary_f1@2_smooth",
+                   *(f"jitter_{kind}@{k}" for kind in ("changed", "follow") for k in range(1, 9)))
+SMOOTH = 5  # frames of posterior averaging for the *_smooth frame metrics
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,9 @@ def model_config(variant: Variant, head: str, in_dim: int, n_classes: int, dim: 
                        stats="meanstd", dropout=0.0)
 
 
-DEFAULT_VARIANTS = ["none", "max2-early", "max3-early", "max4-early", "max2-late", "max3-late",
-                    "max4-late", "max2-early-dec", "max3-early-dec", "max2-late-dec",
-                    "avg2-early", "avg3-early", "stride2-early", "cnn2d"]
+DEFAULT_VARIANTS = ["none", "max2-early", "max3-early", "max4-early", "max2-late", "max4-late",
+                    "max2-early-dec", "max3-early-dec", "avg3-early", "stride2-early", "cnn2d"]
+KWS_VARIANTS = ["none", "max2-early", "max3-early", "max3-early-dec", "stride2-early"]
 STRESS_TASKS = ("pairs-fewvoices", "pairs-shortctx")
 STRESS_VARIANTS = ["none", "max2-early", "max3-early", "max2-early-dec", "stride2-early"]
 
@@ -139,12 +140,14 @@ class AblationConfig:
     tasks: list[str] = field(default_factory=lambda: ["pairs", "kws12", "phones", "bdg",
                                                       "pairs-fewvoices", "pairs-shortctx"])
     variants: list[str] = field(default_factory=lambda: list(DEFAULT_VARIANTS))
+    kws_variants: list[str] = field(default_factory=lambda: list(KWS_VARIANTS))
     stress_variants: list[str] = field(default_factory=lambda: list(STRESS_VARIANTS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     dim: int = 48                               # units per TDNN layer
     contexts: list[list[int]] = field(default_factory=lambda: [[-2, -1, 0, 1, 2], [-2, 0, 2],
                                                                [-3, 0, 3], [0]])
-    short_contexts: list[list[int]] = field(default_factory=lambda: [[-1, 0, 1], [0], [0], [0]])
+    short_contexts: list[list[int]] = field(default_factory=lambda: [[-1, 0, 1], [-1, 0, 1], [0],
+                                                                     [0]])
     early: list[int] = field(default_factory=lambda: [0, 1])
     late: list[int] = field(default_factory=lambda: [2, 3])
     n_mels: int = 40
@@ -152,21 +155,22 @@ class AblationConfig:
     jitter_shifts: list[int] = field(default_factory=lambda: [-4, -3, -2, -1, 0, 1, 2, 3, 4])
     data_dir: str | None = None                 # corpora: built here when missing (default OUT/data)
     data_seed: int = 0
-    pairs_speakers: int = 100
+    pairs_speakers: int = 80
     few_voices: int = 12                        # training speakers of pairs-fewvoices
     kws_speakers: int = 60
     phones_speakers: int = 40
     phones_sentences: int = 8
     bdg_speakers: int = 60
     bdg_mels: int = 16                          # Waibel: 16 mel coefficients x 15 frames
-    pairs_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=12))
+    pairs_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=8))
     kws_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=8))
     phones_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=12, batch_size=16))
-    bdg_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=20))
+    bdg_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=15, batch_size=64))
     threads: int = 1
 
 
 QUICK = {"tasks": ["pairs", "phones", "bdg"], "variants": ["none", "max3-early", "stride2-early"],
+         "kws_variants": ["none", "max3-early"], "stress_variants": ["none", "max3-early"],
          "seeds": [0, 1], "dim": 24, "pairs_speakers": 24, "phones_speakers": 8,
          "phones_sentences": 3, "bdg_speakers": 12, "snrs": [10.0], "jitter_shifts": [0, 2],
          "pairs_fit": {"epochs": 2}, "phones_fit": {"epochs": 2, "batch_size": 8},
@@ -274,8 +278,12 @@ def evaluate_run(model, task, shifts: list[int]) -> tuple[dict[str, dict[str, fl
         clean = {"frame_accuracy": report["frame_accuracy"], "per": report["per"]}
         for t in (1, 2, 3):
             clean[f"boundary_f1@{t}"] = report["boundary"][f"pm{t}"]["f1"]
-        blur = probes.boundary_posteriors([torch.from_numpy(lg).softmax(0).numpy()
-                                           for lg in logits], refs, window=6)
+        posts = [torch.from_numpy(lg).softmax(0).numpy() for lg in logits]
+        smooth = framemetrics.frame_report([framemetrics.smoothed_labels(p, SMOOTH)
+                                            for p in posts], refs)
+        clean["per_smooth"] = smooth["per"]
+        clean["boundary_f1@2_smooth"] = smooth["boundary"]["pm2"]["f1"]
+        blur = probes.boundary_posteriors(posts, refs, window=6)
         clean["blur_transition"] = blur["transition"]
         extra["boundary"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                              for k, v in blur.items()}
@@ -301,6 +309,12 @@ def evaluate_run(model, task, shifts: list[int]) -> tuple[dict[str, dict[str, fl
                 if k > 0:
                     metrics["clean"][f"jitter_changed@{k}"] = v
             extra["jitter"] = {str(k): v for k, v in jitter.items()}
+            if task.kind == "frame":
+                follow = [probes.follow_probe(model, task.x_test[i], task.y_test[i].numpy(),
+                                              task.segments[i], shifts) for i in keep]
+                for k in sorted({abs(s) for s in shifts if s}):
+                    vals = [f[s] for f in follow for s in (k, -k) if s in f]
+                    metrics["clean"][f"jitter_follow@{k}"] = float(np.nanmean(vals))
     return metrics, extra
 
 
@@ -324,8 +338,11 @@ def run_one(task, variant: Variant, seed: int, cfg: AblationConfig) -> tuple[dic
 # ---------------------------------------------------------------- whole ablation
 
 def variants_for(task: str, cfg: AblationConfig) -> list[str]:
-    """Main tasks run `variants`; the stress tasks (fewer voices, shorter context) `stress_variants`."""
-    return cfg.stress_variants if task in STRESS_TASKS else cfg.variants
+    """`variants` for pairs/phones/bdg, `kws_variants` for kws12, `stress_variants` for the
+    stress tasks (fewer voices, shorter context)."""
+    if task in STRESS_TASKS:
+        return cfg.stress_variants
+    return cfg.kws_variants if task == "kws12" else cfg.variants
 
 
 def run(cfg: AblationConfig, out_dir: str | Path, log=print) -> dict:
@@ -333,7 +350,7 @@ def run(cfg: AblationConfig, out_dir: str | Path, log=print) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, cfg.threads))
-    for name in cfg.variants + cfg.stress_variants:
+    for name in cfg.variants + cfg.kws_variants + cfg.stress_variants:
         parse_variant(name)
     data_dir = Path(cfg.data_dir) if cfg.data_dir else out / "data"
     ensure_corpora(cfg, data_dir, {corpus_of(t) for t in cfg.tasks}, log)
@@ -401,8 +418,33 @@ def write_outputs(out: Path, cfg: AblationConfig, records: list[dict], extras: d
                                            for i in range(len(runs[0]["sets"]))]
     (out / "probes.json").write_text(json.dumps(curves) + "\n")
     (out / "variants.md").write_text(variants_markdown(models))
+    (out / "summary.md").write_text(summary_markdown(rows, cfg))
     make_plots(out / "plots", rows, curves, cfg)
     return {"rows": rows, "paths": paths, "seconds": seconds}
+
+
+SUMMARY_METRICS = {
+    "clip": [("clean", "accuracy"), ("clean", "set_accuracy"), ("snr20", "accuracy"),
+             ("snr10", "accuracy"), ("snr5", "accuracy"), ("snr0", "accuracy"),
+             ("clean", "jitter_changed@2")],
+    "frame": [("clean", "frame_accuracy"), ("clean", "per"), ("clean", "per_smooth"),
+              ("clean", "boundary_f1@1"), ("clean", "boundary_f1@2"),
+              ("clean", "boundary_f1@2_smooth"), ("clean", "blur_transition"),
+              ("clean", "jitter_follow@2")],
+}
+
+
+def summary_markdown(rows, cfg: AblationConfig) -> str:
+    """One compact table per task (variants x key metrics, mean ± std, Welch p vs 'none')."""
+    present = {(r.task, r.condition, r.metric) for r in rows}
+    parts = [f"Seeds {cfg.seeds}; mean ± std over seeds, p = Welch t-test vs 'none' "
+             "(all figures in %, except blur_transition in frames).\n"]
+    for task in dict.fromkeys(r.task for r in rows):
+        kind = "frame" if (task, "clean", "frame_accuracy") in present else "clip"
+        cols = [(task, c, m) for c, m in SUMMARY_METRICS[kind] if (task, c, m) in present]
+        parts.append(f"### {task}\n\n" + ablation_table.wide_markdown(
+            [r for r in rows if r.task == task], cols, PERCENT_METRICS))
+    return "\n".join(parts)
 
 
 def variants_markdown(models: dict) -> str:

@@ -103,7 +103,8 @@ def wide_markdown(rows: list[Row], columns: list[tuple[str, str, str]],
     mean ± std and the p-value against the reference in brackets."""
     cells = {(r.task, r.condition, r.metric, r.variant): r for r in rows}
     variants = list(dict.fromkeys(r.variant for r in rows))
-    head = "| variant | " + " | ".join(f"{t} {c} {m}" for t, c, m in columns) + " |"
+    head = "| variant | " + " | ".join(m if c == "clean" else f"{m} ({c})"
+                                      for _, c, m in columns) + " |"
     lines = [head, "|---|" + "---:|" * len(columns)]
     for v in variants:
         out = []

@@ -106,6 +106,17 @@ def boundary_scores(preds: Sequence[Sequence], refs: Sequence[Sequence],
     return out
 
 
+def smoothed_labels(posteriors: np.ndarray, width: int = 5) -> np.ndarray:
+    """Argmax per frame after a centred moving average of width `width` over the posteriors [C, L].
+
+    Frame classifiers flicker (one-frame runs of a wrong phone), and every flicker costs PER
+    and boundary precision; averaging the posteriors over a few frames is the cheapest decoder
+    and is applied alike to every model it compares.
+    """
+    from scipy.ndimage import uniform_filter1d
+    return uniform_filter1d(np.asarray(posteriors, float), width, axis=-1, mode="nearest").argmax(0)
+
+
 def frame_report(preds: Sequence[Sequence], refs: Sequence[Sequence],
                  tolerances: Sequence[int] = (1, 2, 3)) -> dict:
     """All frame metrics at once, as a JSON-ready dict (keys: frame_accuracy, per, boundary)."""

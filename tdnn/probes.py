@@ -79,6 +79,28 @@ def jitter_probe(model: torch.nn.Module, feats: torch.Tensor, segments: Sequence
     return out
 
 
+@torch.no_grad()
+def follow_probe(model: torch.nn.Module, feats: torch.Tensor, labels: np.ndarray,
+                 segment: tuple[int, int], shifts: Sequence[int]) -> dict[int, float]:
+    """Frame head: after moving `segment` of one utterance (feats [D, L], labels [L]) by k frames,
+    the share of frames whose reference label the move changed that the model now labels with
+    the new (moved) label: 1.0 = the prediction tracks the phone, 0.0 = it stays put.
+
+    A shift that changes no frame's label gives NaN.
+    """
+    model.eval()
+    out = {}
+    for k in shifts:
+        new = shift_labels(labels, *segment, k)
+        changed = new != np.asarray(labels)
+        if not changed.any():
+            out[k] = float("nan")
+            continue
+        pred = model(shift_segment(feats, *segment, k)[None])[0].argmax(0).numpy()
+        out[k] = float((pred[changed] == new[changed]).mean())
+    return out
+
+
 def set_scores(logits: torch.Tensor | np.ndarray, labels: Sequence[int],
                groups: Sequence[Sequence[int]]) -> dict:
     """Order probe: accuracy among the members of each minimal-pair set.

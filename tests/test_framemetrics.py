@@ -79,3 +79,12 @@ def test_frame_report_perfect_prediction():
     assert report["frame_accuracy"] == 1.0
     assert report["per"] == 0.0
     assert report["boundary"]["pm1"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+
+
+def test_smoothing_removes_a_one_frame_flicker():
+    # class 1 wins every frame except frame 4, where class 0 wins by a little
+    post = np.array([[0.1] * 4 + [0.6] + [0.1] * 4, [0.9] * 4 + [0.4] + [0.9] * 4])
+    assert fm.collapse(post.argmax(0)) == [1, 0, 1]
+    assert fm.collapse(fm.smoothed_labels(post, 3)) == [1]
+    # width 1 is no smoothing
+    assert fm.smoothed_labels(post, 1).tolist() == post.argmax(0).tolist()

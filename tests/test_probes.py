@@ -126,3 +126,19 @@ def test_boundary_posteriors_sharp_and_blurred():
     assert res["left"][3] == pytest.approx(2 / 3) and res["right"][4] == pytest.approx(2 / 3)
     # boundaries too close to an edge or to another boundary are skipped
     assert probes.boundary_posteriors([sharp], [labels], window=9)["n"] == 0
+
+
+def test_follow_probe_tracks_or_stays():
+    x = utterance("abc")
+    labels = np.repeat([0, 1, 2], 5)
+    # a model reading each frame's own phone follows every move exactly
+    assert probes.follow_probe(PerFrame(), x, labels, (5, 10), [-2, 3]) == {-2: 1.0, 3: 1.0}
+
+    class Fixed(nn.Module):
+        """Always predicts the unshifted labelling, whatever the input."""
+
+        def forward(self, inp):
+            return 10 * torch.nn.functional.one_hot(torch.as_tensor(labels), 4).T[None].float()
+
+    assert probes.follow_probe(Fixed(), x, labels, (5, 10), [2]) == {2: 0.0}
+    assert np.isnan(probes.follow_probe(Fixed(), x, labels, (5, 10), [0])[0])
