@@ -1,0 +1,227 @@
+"""Speech Commands keyword spotting, end to end.
+
+    tdnn recipe speech-commands --out runs/speech_commands            # synthetic corpus
+    tdnn recipe speech-commands --out RUN --data-dir SPEECH_COMMANDS  # a real copy
+
+Stages (each skipped when its output is already in RUN, so a re-run continues):
+0. corpus: build the eSpeak NG corpus into RUN/data (or --corpus-dir) unless --data-dir is given;
+   build the held-out Flite/Festival voices into RUN/heldout_tts when those synthesizers exist;
+1. train the 'kws' TDNN (config.toml beside this file, then --config, then --set) into RUN;
+2. evaluate on the test split -> RUN/test/ (metrics.json, report.md, confusion.png);
+3. evaluate on held-out voices (never trained on) -> RUN/heldout/<name>/, per voice/condition;
+4. train and evaluate the 2D-CNN baseline the same way -> RUN/baseline_<preset>/;
+5. RUN/metrics.json ({"test": {"accuracy"}, "params", ...}) and RUN/report.md.
+RUN is then a trained model for `tdnn evaluate RUN ...`, `tdnn predict RUN ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import shutil
+import time
+from pathlib import Path
+
+from tdnn import config, runs
+from tdnn.data import speech_commands as sc
+from tdnn.errors import UserError
+from tdnn.evaluate import accuracy_by, evaluate_examples, speaker_of, word_of, write_report
+from tdnn.models import ModelConfig, summary
+from tdnn.plots import training_curves
+from tdnn.train import TrainConfig, train
+
+HERE = Path(__file__).parent
+CORPUS_WORDS = "commands,unknown"  # the 35 commands (other words -> _unknown_) + extra unknowns
+DONE = ".complete"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of `tdnn recipe speech-commands`."""
+    p = argparse.ArgumentParser(prog="tdnn recipe speech-commands", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--out", type=Path, required=True, help="run folder (created; re-running continues it)")
+    a("--data-dir", type=Path, default=None,
+      help="Speech Commands-layout folder or .tar.gz; default: build the synthetic corpus")
+    a("--corpus-dir", type=Path, default=None,
+      help="where to build (or find) the synthetic corpus (default: RUN/data)")
+    a("--speakers", type=int, default=400, help="synthetic speakers to build (default: %(default)s)")
+    a("--task", type=int, choices=(12, 35), default=12, help="12-class or 35-word task")
+    a("--seed", type=int, default=0, help="seed for corpus, splits, initialisation, augmentation")
+    a("--config", type=Path, default=HERE / "config.toml", help="TrainConfig file")
+    a("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+      help="override a TrainConfig option (repeatable), e.g. --set epochs=5")
+    a("--heldout", type=Path, action="append", default=None, metavar="DIR",
+      help="extra Speech Commands-layout folder evaluated whole as a held-out condition "
+           "(repeatable); default: RUN/heldout_tts built with Flite/Festival when installed")
+    a("--no-heldout", action="store_true", help="skip held-out evaluation")
+    a("--baseline", default="cnn2d", help="model preset to compare against, or 'none'")
+    a("--jobs", type=int, default=2, help="processes for corpus building")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every stage; see the module docstring."""
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    timings = {}
+
+    t = time.perf_counter()
+    data_dir = args.data_dir or stage_corpus(args.corpus_dir or out / "data", args)
+    heldout = [] if args.no_heldout else (args.heldout or stage_heldout_tts(out / "heldout_tts",
+                                                                            args.seed))
+    timings["corpus_seconds"] = time.perf_counter() - t
+
+    cfg = config.load(TrainConfig, args.config, [
+        *args.overrides, f"data.root={data_dir}", f"data.task={args.task}", f"seed={args.seed}"])
+    models = {"kws": (cfg, out)}
+    if args.baseline != "none":
+        base_cfg = dataclasses.replace(cfg, model=ModelConfig(preset=args.baseline))
+        models[args.baseline] = (base_cfg, out / f"baseline_{args.baseline}")
+
+    results = {}
+    for name, (model_cfg, run_dir) in models.items():
+        t = time.perf_counter()
+        print(f"[{name}] training into {run_dir}", flush=True)
+        trained = stage_train(model_cfg, run_dir)
+        train_seconds = time.perf_counter() - t
+        results[name] = evaluate_all(run_dir, data_dir, heldout, trained)
+        results[name]["wall_seconds"] = train_seconds
+        print(f"[{name}] test accuracy {100 * results[name]['test']['accuracy']:.2f}%"
+              + "".join(f", {h} {100 * r['accuracy']:.2f}% (ten words "
+                        f"{100 * r['ten_word_accuracy']:.2f}%)"
+                        for h, r in results[name]["heldout"].items()), flush=True)
+
+    timings["total_seconds"] = time.perf_counter() - started
+    metrics = {**results["kws"], "data_dir": str(data_dir), "task": args.task, "seed": args.seed,
+               "baselines": {k: v for k, v in results.items() if k != "kws"}, **timings}
+    runs.write_json(metrics, out / runs.METRICS)
+    (out / "report.md").write_text(report(metrics, results, args))
+    print(f"{out}: report.md written; total {timings['total_seconds'] / 60:.1f} min", flush=True)
+    return 0
+
+
+def stage_corpus(folder: Path, args) -> Path:
+    """Build the synthetic Speech Commands corpus into `folder` unless a finished one is there."""
+    from data_prep import espeak, synth_commands, words
+
+    if (folder / DONE).is_file():
+        return folder
+    if folder.exists() and any(folder.iterdir()):
+        shutil.rmtree(folder)  # an interrupted build: start it again
+    print(f"[corpus] building {args.speakers} eSpeak NG speakers into {folder}", flush=True)
+    speakers = synth_commands.make_speakers(args.speakers, args.seed, list(espeak.ENGLISH_ACCENTS),
+                                            synth_commands.all_variants())
+    summary_ = synth_commands.build(folder, speakers, words.resolve(CORPUS_WORDS), seed=args.seed,
+                                    jobs=args.jobs, progress=True)
+    if summary_["failures"]:
+        item, reason = summary_["failures"][0]
+        print(f"[corpus] {len(summary_['failures'])} clips failed, e.g. {item}: {reason}")
+    (folder / DONE).touch()
+    return folder
+
+
+def stage_heldout_tts(folder: Path, seed: int) -> list[Path]:
+    """The Flite/Festival held-out voices (built once); [] when the synthesizers are missing."""
+    from data_prep import heldout_tts
+
+    if (folder / DONE).is_file():
+        return [folder]
+    try:
+        heldout_tts.check_tools()
+    except UserError as e:
+        print(f"[heldout] skipped: {e}", flush=True)
+        return []
+    print(f"[heldout] rendering Flite/Festival voices into {folder}", flush=True)
+    heldout_tts.render(folder, list(sc.WORDS_10) + heldout_tts.UNKNOWN_WORDS, seed, overwrite=True)
+    (folder / DONE).touch()
+    return [folder]
+
+
+def stage_train(cfg: TrainConfig, run_dir: Path) -> dict:
+    """Train (or finish training) into `run_dir`; returns the training metrics."""
+    resume = (run_dir / runs.LAST).is_file()
+    return train(cfg, run_dir, resume=resume)
+
+
+def evaluate_all(run_dir: Path, data_dir: Path, heldout: list[Path], trained: dict) -> dict:
+    """Test split and held-out folders of one trained run, plus its model summary."""
+    run = runs.load_run(run_dir)
+    info = summary(run.model, run.frontend.dim, run.frontend.frame_rate)
+    d = run.cfg.data
+    examples = sc.load_examples(data_dir, "test", d.task, run.cfg.seed, d.silence_percentage,
+                                d.unknown_percentage)
+    test, _, errors = evaluate_examples(run, examples, progress=True)
+    if errors:
+        raise UserError(f"{len(errors)} test clips unreadable, e.g. {next(iter(errors.items()))}")
+    write_report(test, run_dir / "test", title=f"{run_dir.name}: test split")
+    result = {"test": test, "params": info["params"], "summary": info,
+              "train_seconds_per_epoch": trained["train_seconds_per_epoch"],
+              "epochs_run": trained["epochs_run"], "best": trained["best"],
+              "history": trained["history"], "heldout": {}}
+    for folder in heldout:
+        result["heldout"][folder.name] = evaluate_heldout(run, folder, run_dir / "heldout" / folder.name)
+    training_curves(trained["history"], run_dir / "curves.png", title=run_dir.name)
+    return result
+
+
+def evaluate_heldout(run, folder: Path, out: Path) -> dict:
+    """Score a whole held-out folder; accuracy overall, on the ten words, per voice/condition."""
+    examples = sc.load_examples(folder, "all", run.cfg.data.task, 0, silence_percentage=0,
+                                unknown_percentage=None)
+    metrics, rows, errors = evaluate_examples(run, examples)
+    ten = [r for r in rows if word_of(r["path"]) in sc.WORDS_10]
+    voice = lambda r: re.sub(r"-v\d+", "", speaker_of(r["path"]))  # noqa: E731
+    metrics.update({
+        "unreadable": errors,
+        "ten_word_accuracy": sum(r["label"] == r["predicted"] for r in ten) / max(1, len(ten)),
+        "by_voice": accuracy_by(rows, voice),
+        "by_voice_ten_words": accuracy_by(ten, voice),
+        "by_word": accuracy_by(rows, lambda r: word_of(r["path"]))})
+    write_report(metrics, out, title=f"{run.path.name}: held-out {folder.name}")
+    return metrics
+
+
+def report(metrics: dict, results: dict, args) -> str:
+    """The recipe's Markdown report: headline figures, held-out voices, baseline comparison."""
+    def pct(x):
+        return f"{100 * x:.2f}%"
+
+    kws = results["kws"]
+    s = kws["summary"]
+    lines = [
+        "# Speech Commands keyword spotting", "",
+        f"Data: `{metrics['data_dir']}`, task {args.task}, seed {args.seed}. "
+        f"Total wall time {metrics['total_seconds'] / 60:.1f} min "
+        f"(corpus {metrics['corpus_seconds'] / 60:.1f} min).", "",
+        f"- test accuracy: **{pct(kws['test']['accuracy'])}** ({kws['test']['n']} clips)",
+        f"- parameters: {s['params']:,}; multiply-adds per second of audio: "
+        f"{s['macs_per_second'] / 1e6:.2f} M; receptive field {s['receptive_field_ms']:.0f} ms",
+        f"- best epoch {kws['best']['epoch']} of {kws['epochs_run']} "
+        f"(validation {pct(kws['best']['val_accuracy'])}); "
+        f"{kws['train_seconds_per_epoch']:.1f} s per training epoch", "",
+        "Test split: [test/report.md](test/report.md), ![confusion](test/confusion.png)",
+        "", "![curves](curves.png)", ""]
+    for name, h in kws["heldout"].items():
+        lines += [f"## Held-out voices: {name}", "",
+                  f"All words: {pct(h['accuracy'])} ({h['n']} clips); the ten keywords: "
+                  f"{pct(h['ten_word_accuracy'])}. Report: [heldout/{name}/report.md]"
+                  f"(heldout/{name}/report.md)", "",
+                  "| voice / condition | all words | ten keywords |", "|---|---:|---:|"]
+        for voice, r in h["by_voice"].items():
+            ten = h["by_voice_ten_words"].get(voice, {}).get("accuracy")
+            lines.append(f"| {voice} | {pct(r['accuracy'])} | {pct(ten) if ten is not None else '–'} |")
+        lines.append("")
+    lines += ["## Baseline comparison (same data, config and seed)", "",
+              "| model | params | MACs/s (M) | s/epoch | epochs | test acc |"
+              + "".join(f" {h} |" for h in kws["heldout"]),
+              "|---|---:|---:|---:|---:|---:|" + "---:|" * len(kws["heldout"])]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['params']:,} | {r['summary']['macs_per_second'] / 1e6:.2f} | "
+                     f"{r['train_seconds_per_epoch']:.1f} | {r['epochs_run']} | "
+                     f"{pct(r['test']['accuracy'])} |"
+                     + "".join(f" {pct(h['accuracy'])} |" for h in r["heldout"].values()))
+    return "\n".join(lines) + "\n"

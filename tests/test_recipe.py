@@ -1,0 +1,58 @@
+"""The Speech Commands recipe end to end on a tiny corpus, and recipe discovery."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tdnn.cli import main as cli_main
+from tdnn.cli.recipe import available
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sc_fixture import make_corpus  # noqa: E402
+from test_train import TINY  # noqa: E402
+
+
+def test_recipes_are_discovered_from_their_folders():
+    assert available()["speech-commands"] == "recipes.speech_commands.run"
+
+
+def test_speech_commands_recipe_end_to_end(tmp_path, capsys):
+    corpus = make_corpus(tmp_path / "data")
+    voices = tmp_path / "voices"  # a held-out folder without list files, one keyword + one other
+    for word in ("no", "cat"):
+        for clip in sorted((corpus / word).glob("*.wav"))[:6]:
+            (voices / word).mkdir(parents=True, exist_ok=True)
+            shutil.copy(clip, voices / word / clip.name)
+    run = tmp_path / "run"
+    sets = [x for item in TINY + ["epochs=2"] for x in ("--set", item)]
+    code = cli_main(["recipe", "speech-commands", "--out", str(run), "--data-dir", str(corpus),
+                     "--heldout", str(voices), "--seed", "1", *sets])
+    assert code == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["seed"] == 1
+    assert metrics["params"] == metrics["summary"]["params"] < 5000  # the tiny TINY model
+    held = metrics["heldout"]["voices"]
+    assert held["n"] == 12 and held["per_class"]["_unknown_"]["support"] == 6
+    assert set(held["by_word"]) == {"no", "cat"}
+    base = metrics["baselines"]["cnn2d"]
+    assert base["summary"]["macs_per_second"] > 0 and "voices" in base["heldout"]
+    report = (run / "report.md").read_text()
+    assert "Baseline comparison" in report and "| cnn2d |" in report
+    for name in ("test/metrics.json", "test/confusion.png", "curves.png",
+                 "heldout/voices/report.md", "baseline_cnn2d/model.pt"):
+        assert (run / name).is_file(), name
+    # RUN is a trained model for the other commands.
+    assert cli_main(["evaluate", str(run), "--data-dir", str(voices), "--out",
+                     str(tmp_path / "ev")]) == 0
+    ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert ev["accuracy"] == pytest.approx(held["accuracy"])
+
+
+def test_recipe_bad_option_is_a_clear_error(tmp_path, capsys):
+    code = cli_main(["recipe", "speech-commands", "--out", str(tmp_path / "r"), "--data-dir",
+                     str(tmp_path / "missing"), "--no-heldout", "--baseline", "none"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "missing" in err[0]
