@@ -64,14 +64,13 @@ def top_k(probs: np.ndarray, labels: list[str], k: int = 3) -> list[list[tuple[s
 
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:
-    """Files as given, and the audio files inside folders (recursively, sorted)."""
+    """Files as given, and the audio files inside folders (recursively, sorted); a folder with
+    no audio files stays in the list, so that it is reported."""
     out = []
     for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES
-                          and f.is_file())
-        else:
-            out.append(p)
+        inside = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES
+                        and f.is_file()) if p.is_dir() else []
+        out += inside or [p]
     return out
 
 
@@ -89,6 +88,10 @@ def predict_files(run, paths: list[str | Path], k: int = 3, batch_size: int = 64
     """Top-k predictions for files and folders; unreadable files get an error, not an exception."""
     preds, waves = [], []
     for path in expand_paths(paths):
+        if path.is_dir():
+            preds.append(Prediction(path, error=f"{path}: folder holds no audio files "
+                                    f"({', '.join(sorted(AUDIO_SUFFIXES))}); pass audio files"))
+            continue
         try:
             waves.append(audio.load(path, run.sample_rate))
             preds.append(Prediction(path))
