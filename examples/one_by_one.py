@@ -41,7 +41,7 @@ def main() -> None:
     check("shuffling frames commutes with the 1x1 layer", gap_1x1 < 1e-6, f"{gap_1x1:.2e}")
     check("... but not with a context [-1, 0, 1] layer", gap_wide > 1e-2, f"{gap_wide:.2f}")
 
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3), gridspec_kw={"width_ratios": [3, 1.2, 3, 3]})
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3), gridspec_kw={"width_ratios": [3, 2, 3, 3]})
     axes[0].imshow(x[0], aspect="auto", cmap="viridis")
     axes[0].set(title=f"input frames x_t ({D} features)", xlabel="frame t")
     axes[1].imshow(perceptron.weight.detach(), cmap="coolwarm")
@@ -50,6 +50,10 @@ def main() -> None:
     axes[2].set(title="1x1 TDNN layer output", xlabel="frame t", ylabel="unit")
     axes[3].imshow(per_frame, aspect="auto", cmap="magma")
     axes[3].set(title="relu(W x_t + b), frame by frame", xlabel="frame t")
+    t = 10  # one frame in, one frame out: the same W for every t
+    for ax in (axes[0], axes[2], axes[3]):
+        ax.axvspan(t - 0.5, t + 0.5, fill=False, ec="w", lw=1.5)
+    axes[0].set_title(f"input frames x_t ({D} features), x_{t} boxed")
     save(fig, args.out, "one_by_one")
 
 

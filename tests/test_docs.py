@@ -41,7 +41,7 @@ def shown_files() -> list[Path]:
 def bash_commands(text: str) -> list[str]:
     """Commands in ```bash blocks: comments dropped, backslash continuations joined."""
     commands = []
-    for block in re.findall(r"^```(?:bash|sh|console)\n(.*?)^```", text, re.M | re.S):
+    for block in re.findall(r"^```(?:bash|sh|shell|console)\n(.*?)^```", text, re.M | re.S):
         for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(line.removeprefix("$ "), comments=True)
             if words:
@@ -150,6 +150,15 @@ def test_make_targets_shown_run_parsable_tdnn_commands():
             words = shlex.split(line)
             if words and words[0] == "tdnn":
                 assert tdnn_problem(words[1:]) is None, f"make {target}: `{line}`: {tdnn_problem(words[1:])}"
+
+
+def test_stated_kws_receptive_field_matches_the_model():
+    from tdnn.models import build_model, preset_config, summary
+    text = (DOCS / "index.md").read_text()
+    stated = re.search(r"receptive field \((\d+)\s+frames, (\d+) ms\)", text)
+    info = summary(build_model(preset_config("kws"), 40, 12), 40)
+    assert stated and (int(stated[1]), int(stated[2])) == (
+        info["receptive_field_frames"], round(info["receptive_field_ms"]))
 
 
 def test_getting_started_shows_the_readme_commands():
