@@ -146,19 +146,23 @@ def _read_list(path: Path) -> list[Item]:
     return items
 
 
-def extract_chunk(items: list[Item], frontend: Frontend, out: Path | None):
-    """Load, analyse and (if `out`) write a chunk of items; equal-length clips share a batch.
-
-    Returns (done, failures): done maps key -> features [L, D] (None once written to `out`);
-    failures is a list of (path, reason).
-    """
-    waves, failures, done = {}, [], {}
+def load_chunk(items: list[Item], sample_rate: int):
+    """Load a chunk of items: ({item: waveform}, [(path, reason) for files that failed])."""
+    waves, failures = {}, []
     for item in items:
         try:
-            waves[item] = audio.load(item.path, frontend.cfg.sample_rate)
+            waves[item] = audio.load(item.path, sample_rate)
         except Exception as e:  # one bad file must not stop the batch
             failures.append((str(item.path), str(e)))
-    by_length = {}
+    return waves, failures
+
+
+def analyse_chunk(waves: dict, frontend: Frontend, out: Path | None) -> dict:
+    """Features for loaded clips, equal lengths batched; written to `out` if given.
+
+    Returns key -> features [L, D] (None once written to `out`).
+    """
+    by_length, done = {}, {}
     for item, wave in waves.items():
         by_length.setdefault(len(wave), []).append(item)
     with torch.inference_mode():
@@ -167,7 +171,13 @@ def extract_chunk(items: list[Item], frontend: Frontend, out: Path | None):
             feats = frontend(batch).transpose(1, 2).numpy()
             for item, f in zip(group, feats):
                 done[item.key] = _write(out, item.key, f) if out else f
-    return done, failures
+    return done
+
+
+def extract_chunk(items: list[Item], frontend: Frontend, out: Path | None):
+    """Load and analyse one chunk: (done, failures) as in `analyse_chunk` and `load_chunk`."""
+    waves, failures = load_chunk(items, frontend.cfg.sample_rate)
+    return analyse_chunk(waves, frontend, out), failures
 
 
 def _write(out: Path, key: str, feats: np.ndarray) -> None:
