@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from data_prep.words import resolve
 from tdnn.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +141,19 @@ def test_cheap_tdnn_commands_run(capsys):
             rc = e.code
         assert rc == 0, shlex.join(words)
         assert capsys.readouterr().out.strip()
+
+
+def test_shown_corpus_command_runs(tmp_path, capsys):
+    shown = [w for _, w in shown_commands() if w[:3] == ["tdnn", "prepare", "synth-commands"]]
+    assert shown, "the docs show no corpus command"
+    for words in shown:
+        argv = list(words[1:])
+        argv[argv.index("--out") + 1] = str(tmp_path / "corpus")
+        assert main([*argv, "--quiet", "--overwrite"]) == 0, shlex.join(words)
+        clips = list((tmp_path / "corpus").glob("*/*_nohash_*.wav"))
+        words_spec = argv[argv.index("--words") + 1]
+        speakers = int(argv[argv.index("--speakers") + 1])
+        assert len(clips) == speakers * len(resolve(words_spec))
 
 
 def test_make_targets_shown_run_parsable_tdnn_commands():
