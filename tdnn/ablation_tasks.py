@@ -130,6 +130,13 @@ def noisy_copies(waves: list[np.ndarray], noises: list[np.ndarray], snrs: list[f
     return out
 
 
+def _check_split(root: Path, train: list, test: list) -> None:
+    """LayoutError when the speaker split leaves no training or no test clips."""
+    if not train or not test:
+        raise LayoutError(f"{root}: the speaker split left {len(train)} training and {len(test)} "
+                          "test clips; build the corpus with more speakers (--speakers)")
+
+
 def _speaker_subset(rows: list[dict], max_speakers: int | None) -> list[dict]:
     """Rows of the first `max_speakers` speakers (sorted ids: a fixed, seed-free choice)."""
     if not max_speakers:
@@ -156,6 +163,7 @@ def clip_task(name: str, root: str | Path, words: list[str], frontend_cfg: Front
                           f"those words (--words)")
     train = _speaker_subset([r for r in rows if r["split"] == "training"], max_train_speakers)
     test = [r for r in rows if r["split"] != "training"]
+    _check_split(root, train, test)
     frontend = Frontend(frontend_cfg)
     index = {w: i for i, w in enumerate(words)}
 
@@ -267,6 +275,7 @@ def bdg_task(name: str, root: str | Path, frontend_cfg: FrontendConfig, frames: 
 
     train = _speaker_subset([r for r in rows if r["split"] == "training"], max_train_speakers)
     test = [r for r in rows if r["split"] != "training"]
+    _check_split(root, train, test)
     x_train, y_train, _ = load(train)
     x_test, y_test, spans = load(test)
     segments = [sp if 0 <= sp[0] < sp[1] <= frames else None for sp in spans]

@@ -67,3 +67,68 @@ def test_write_tables_formats_agree(tmp_path):
     assert data["meta"] == {"seeds": 3}
     assert data["rows"][0]["p_value"] is None           # NaN written as null
     assert data["rows"][1]["values"] == POOL
+
+
+# ---------------------------------------------------------------- variants
+
+from tdnn import ablation  # noqa: E402
+from tdnn.errors import ConfigError  # noqa: E402
+
+CONTEXTS = [[-2, -1, 0, 1, 2], [-2, 0, 2], [-3, 0, 3], [0]]
+
+
+def test_parse_variant_names():
+    v = ablation.parse_variant("max3-late-dec")
+    assert (v.pool, v.width, v.where, v.decimate) == ("max", 3, "late", True)
+    assert ablation.parse_variant("stride2-early").stride == 2
+    assert ablation.parse_variant("cnn2d").arch == "cnn2d"
+    assert ablation.parse_variant("none") == ablation.Variant("none")
+    for bad in ("max1-early", "max3-middle", "pool", "stride1-early"):
+        with pytest.raises(ConfigError):
+            ablation.parse_variant(bad)
+
+
+def test_pooling_goes_after_the_named_layers():
+    layers = ablation.tdnn_layers(ablation.parse_variant("avg2-early-dec"), 8, CONTEXTS, [0, 1],
+                                  [2, 3])
+    assert [(s.pool, s.pool_width, s.pool_stride) for s in layers] == [
+        ("avg", 2, 2), ("avg", 2, 2), (None, 2, 1), (None, 2, 1)]
+    layers = ablation.tdnn_layers(ablation.parse_variant("stride2-early"), 8, CONTEXTS, [0], [3])
+    assert [s.stride for s in layers] == [2, 1, 1, 1] and all(s.pool is None for s in layers)
+
+
+@pytest.mark.parametrize("head", ["clip", "frame"])
+def test_variants_match_the_reference_parameter_count(head):
+    def params(name):
+        cfg = ablation.model_config(ablation.parse_variant(name), head, 40, 31, 24, CONTEXTS,
+                                    [0, 1], [2, 3])
+        return ablation.n_params(cfg, 40, 31)
+    ref = params("none")
+    for name in ("max2-early", "max4-late-dec", "avg3-early", "stride2-early"):
+        assert params(name) == ref
+    assert abs(params("cnn2d") - ref) / ref < 0.1
+
+
+def test_quick_ablation_end_to_end(tmp_path):
+    """`tdnn ablate --quick`: corpora, training, probes, tables and plots (about a minute)."""
+    from tdnn.cli import main
+    out = tmp_path / "abl"
+    assert main(["ablate", "--quick", "--out", str(out), "--tasks", "pairs,phones"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    rows = {(r["task"], r["condition"], r["metric"], r["variant"]): r for r in data["rows"]}
+    acc = rows[("pairs", "clean", "accuracy", "max3-early")]
+    assert acc["n"] == 2 and 0.0 <= acc["mean"] <= 1.0
+    assert acc["mean"] == pytest.approx(np.mean(acc["values"]))
+    assert ("phones", "clean", "boundary_f1@2", "stride2-early") in rows
+    # a jitter of 0 never appears as a metric, but the probe curve has it and it is exactly 0
+    probes_json = json.loads((out / "probes.json").read_text())
+    assert probes_json["pairs"]["none"]["jitter_changed"]["0"] == 0.0
+    for name in ("results.md", "results.csv", "summary.md", "variants.md",
+                 "plots/accuracy_vs_width.png", "plots/phones_boundary_posteriors.png"):
+        assert (out / name).is_file(), name
+
+
+def test_bad_variant_is_a_user_error(tmp_path, capsys):
+    from tdnn.cli import main
+    assert main(["ablate", "--quick", "--out", str(tmp_path), "--variants", "none,max9"]) == 2
+    assert "max9" in capsys.readouterr().err

@@ -1,0 +1,207 @@
+"""Phoneme recipe: frame phone classification, then Waibel et al. (1989) /b/ /d/ /g/.
+
+    tdnn recipe phonemes --out runs/phonemes                  # synthetic corpora (eSpeak NG)
+    tdnn recipe phonemes --out runs/phonemes --data-dir TIMIT # real TIMIT for the frame task
+
+Stages: 0. build the synthetic corpora that are missing (synth-phones, synth-bdg);
+1. frame phones: a TDNN with a frame head on 40 log-mels, 39 folded TIMIT classes; frame
+   accuracy, phone error rate after collapsing repeats, boundary precision/recall within
+   ±1/±2/±3 frames; 2. /b/ /d/ /g/ with the 'waibel' preset (16 mels x 15 frames), accuracy
+   beside the paper's 98.5%; 3. metrics.json, report.md and plots in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tdnn import config, featfit, framemetrics, probes, runs
+from tdnn import ablation_tasks as tasks
+from tdnn.errors import UserError
+from tdnn.featfit import FitConfig
+from tdnn.features import FrontendConfig
+from tdnn.models import LayerSpec, ModelConfig, build_model, summary
+
+HERE = Path(__file__).parent
+WAIBEL_1989_ACCURACY = 0.985  # Waibel et al. 1989, /b/ /d/ /g/ test tokens (speaker dependent)
+
+
+@dataclass
+class PhonemesConfig:
+    """Options of this recipe (config.toml beside this file holds the defaults it runs with)."""
+    seed: int = 0
+    phones_speakers: int = 60
+    phones_sentences: int = 10
+    bdg_speakers: int = 80
+    n_mels: int = 40
+    bdg_mels: int = 16
+    bdg_frames: int = 15
+    bdg_before: int = 3
+    dims: list[int] = field(default_factory=lambda: [128] * 5)
+    contexts: list[list[int]] = field(default_factory=lambda: [
+        [-2, -1, 0, 1, 2], [-2, 0, 2], [-3, 0, 3], [-3, 0, 3], [0]])
+    phones_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=15, batch_size=16))
+    bdg_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=60, lr=0.02))
+    threads: int = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of `tdnn recipe phonemes`."""
+    p = argparse.ArgumentParser(prog="tdnn recipe phonemes", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs/phonemes"), help="output folder")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="a corpus in the TIMIT layout for the frame task (default: build the "
+                        "synthetic one in OUT/data/phones)")
+    p.add_argument("--bdg-dir", type=Path, default=None,
+                   help="a `tdnn prepare synth-bdg` corpus (default: build one in OUT/data/bdg)")
+    p.add_argument("--config", type=Path, default=HERE / "config.toml", help="config file")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: config's)")
+    p.add_argument("--skip", choices=["phones", "bdg"], action="append", default=[],
+                   help="leave out a stage")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set phones_fit.epochs=5")
+    return p
+
+
+def stage_data(cfg: PhonemesConfig, args) -> tuple[Path, Path]:
+    """Stage 0: the corpora (given folders, or synthetic ones built once under OUT/data)."""
+    from data_prep import espeak, synth_commands, synth_phones
+    accents, variants = list(espeak.ENGLISH_ACCENTS), synth_commands.all_variants()
+    phones = args.data_dir or args.out / "data" / "phones"
+    bdg = args.bdg_dir or args.out / "data" / "bdg"
+    if args.data_dir is None and "phones" not in args.skip and not (phones / "TRAIN").is_dir():
+        print(f"building {phones} ...", flush=True)
+        synth_phones.build_timit(phones, cfg.phones_speakers, cfg.phones_sentences, seed=0,
+                                 accents=accents, variants=variants, test_fraction=0.25,
+                                 jobs=2, progress=False)
+    if args.bdg_dir is None and "bdg" not in args.skip and not (bdg / "manifest.csv").is_file():
+        print(f"building {bdg} ...", flush=True)
+        synth_phones.build_bdg(bdg, cfg.bdg_speakers, seed=0, accents=accents,
+                               variants=variants, jobs=2, progress=False)
+    return phones, bdg
+
+
+def stage_phones(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
+    """Stage 1: train the frame-head TDNN and score frames, phones and boundaries."""
+    task = tasks.frame_task("phones", root, FrontendConfig(n_mels=cfg.n_mels, normalize="meanvar"))
+    print(f"phones: {task.info}", flush=True)
+    layers = [LayerSpec(d, list(c)) for d, c in zip(cfg.dims, cfg.contexts, strict=True)]
+    mcfg = ModelConfig(layers=layers, head="frame", dropout=0.0)
+    torch.manual_seed(cfg.seed)
+    model = build_model(mcfg, task.in_dim, len(task.labels))
+    t0 = time.time()
+    losses = featfit.fit(model, task.x_train, task.y_train, cfg.phones_fit, cfg.seed)
+    train_s = time.time() - t0
+    logits = featfit.predict(model, task.x_test)
+    refs = [y.numpy() for y in task.y_test]
+    report = framemetrics.frame_report([lg.argmax(0) for lg in logits], refs)
+    post = [torch.from_numpy(lg).softmax(0).numpy() for lg in logits]
+    blur = probes.boundary_posteriors(post, refs, window=6)
+    _save_model(out / "phones_model.pt", model, mcfg, task.labels)
+    _plot_boundary(blur, out / "phones_boundary_posteriors.png")
+    return {**report, "data": task.info, "train_seconds": round(train_s, 1), "losses": losses,
+            "boundary_posteriors": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                    for k, v in blur.items()},
+            "model": summary(model, task.in_dim)}
+
+
+def stage_bdg(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
+    """Stage 2: the 'waibel' preset on 16 mels x 15 frames around each stop release."""
+    from tdnn.evaluate import confusion_matrix
+    from tdnn.plots import confusion_matrix as plot_confusion
+    fe = FrontendConfig(n_mels=cfg.bdg_mels, normalize="meanvar")
+    task = tasks.bdg_task("bdg", root, fe, frames=cfg.bdg_frames, before=cfg.bdg_before)
+    print(f"bdg: {task.info}", flush=True)
+    mcfg = ModelConfig(preset="waibel")
+    torch.manual_seed(cfg.seed)
+    model = build_model(mcfg, task.in_dim, len(task.labels))
+    t0 = time.time()
+    losses = featfit.fit(model, task.x_train, task.y_train, cfg.bdg_fit, cfg.seed)
+    logits = featfit.predict(model, task.x_test)
+    pred = logits.argmax(1)
+    cm = confusion_matrix(task.y_test.numpy(), pred, len(task.labels))
+    plot_confusion(cm, task.labels, out / "bdg_confusion.png", title="/b/ /d/ /g/ (waibel preset)")
+    _save_model(out / "bdg_model.pt", model, mcfg, task.labels)
+    return {"accuracy": featfit.accuracy(logits, task.y_test), "paper_accuracy":
+            WAIBEL_1989_ACCURACY, "labels": task.labels, "confusion": cm.tolist(),
+            "data": task.info, "train_seconds": round(time.time() - t0, 1),
+            "final_loss": losses[-1], "model": summary(model, task.in_dim)}
+
+
+def _save_model(path: Path, model, mcfg: ModelConfig, labels: list[str]) -> None:
+    """state_dict + model config + labels, written atomically."""
+    runs.save_checkpoint({"state_dict": model.state_dict(), "model": config.to_dict(mcfg),
+                          "labels": labels}, path)
+
+
+def _plot_boundary(blur: dict, path: Path) -> None:
+    from tdnn.plots_ablation import boundary_curves
+    if blur["n"]:
+        boundary_curves({"TDNN": blur}, path, title=f"posteriors around {blur['n']} boundaries")
+
+
+def report_markdown(metrics: dict) -> str:
+    """The figures of both stages as a short Markdown report."""
+    lines = ["# Phoneme recipe", ""]
+    if "phones" in metrics:
+        m = metrics["phones"]
+        lines += ["## Frame phone classification (39 folded classes)", "",
+                  f"- data: {m['data']}",
+                  f"- model: {m['model']['params']} parameters, receptive field "
+                  f"{m['model']['receptive_field_frames']} frames; trained in {m['train_seconds']} s",
+                  f"- frame accuracy: {100 * m['frame_accuracy']:.1f}%",
+                  f"- phone error rate (repeats collapsed, edit distance): {100 * m['per']:.1f}%",
+                  "", "| tolerance | precision % | recall % | F1 % |", "|---|---:|---:|---:|"]
+        for key, b in m["boundary"].items():
+            lines.append(f"| ±{key[2:]} frames | {100 * b['precision']:.1f} | "
+                         f"{100 * b['recall']:.1f} | {100 * b['f1']:.1f} |")
+        lines.append("")
+    if "bdg" in metrics:
+        m = metrics["bdg"]
+        lines += ["## /b/ /d/ /g/ (Waibel et al. 1989 network)", "",
+                  f"- data: {m['data']}",
+                  f"- model: {m['model']['params']} parameters; trained in {m['train_seconds']} s",
+                  f"- accuracy: {100 * m['accuracy']:.1f}% (paper: "
+                  f"{100 * m['paper_accuracy']:.1f}%, one speaker; here held-out voices)", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stages; metrics.json and report.md land in --out."""
+    args = build_parser().parse_args(argv)
+    overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
+    cfg = config.load(PhonemesConfig, args.config, overrides)
+    torch.set_num_threads(max(1, cfg.threads))
+    args.out.mkdir(parents=True, exist_ok=True)
+    config.save(cfg, args.out / "config.yaml")
+    phones_root, bdg_root = stage_data(cfg, args)
+    metrics: dict = {"seed": cfg.seed, "config": dataclasses.asdict(cfg)}
+    if "phones" not in args.skip:
+        metrics["phones"] = stage_phones(cfg, phones_root, args.out)
+        print(f"phones: frame accuracy {100 * metrics['phones']['frame_accuracy']:.1f}%, "
+              f"PER {100 * metrics['phones']['per']:.1f}%", flush=True)
+    if "bdg" not in args.skip:
+        metrics["bdg"] = stage_bdg(cfg, bdg_root, args.out)
+        print(f"bdg: accuracy {100 * metrics['bdg']['accuracy']:.1f}% "
+              f"(paper {100 * WAIBEL_1989_ACCURACY:.1f}%)", flush=True)
+    runs.write_json(metrics, args.out / "metrics.json")
+    (args.out / "report.md").write_text(report_markdown(metrics))
+    print(f"wrote {args.out / 'metrics.json'} and {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except UserError as e:
+        print(f"phonemes: error: {e}", file=sys.stderr)
+        sys.exit(2)

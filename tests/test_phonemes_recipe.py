@@ -1,0 +1,46 @@
+"""The phonemes recipe end to end on tiny synthetic corpora, and its errors."""
+
+import json
+
+import pytest
+
+from recipes.phonemes import run as phonemes
+from tdnn.errors import LayoutError
+
+TINY = ["--set", "phones_speakers=4", "--set", "phones_sentences=2", "--set", "bdg_speakers=12",
+        "--set", "dims=[16, 16, 16, 16, 16]", "--set", "phones_fit.epochs=1",
+        "--set", "bdg_fit.epochs=2"]
+
+
+def test_recipe_writes_frame_and_bdg_figures(tmp_path):
+    out = tmp_path / "run"
+    assert phonemes.main(["--out", str(out), *TINY]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    phones = metrics["phones"]
+    assert 0.0 <= phones["frame_accuracy"] <= 1.0
+    assert phones["per"] >= 0.0
+    assert set(phones["boundary"]) == {"pm1", "pm2", "pm3"}
+    # a wider tolerance can only match more boundaries
+    recalls = [phones["boundary"][k]["recall"] for k in ("pm1", "pm2", "pm3")]
+    assert recalls == sorted(recalls)
+    bdg = metrics["bdg"]
+    assert bdg["labels"] == ["b", "d", "g"]
+    assert bdg["paper_accuracy"] == 0.985
+    assert sum(map(sum, bdg["confusion"])) == bdg["data"]["test_clips"]
+    report = (out / "report.md").read_text()
+    assert "98.5%" in report and "phone error rate" in report
+    for name in ("phones_model.pt", "bdg_model.pt", "bdg_confusion.png", "config.yaml"):
+        assert (out / name).is_file(), name
+
+
+def test_missing_timit_folder_is_a_layout_error(tmp_path):
+    with pytest.raises(LayoutError):
+        phonemes.main(["--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "nowhere"),
+                       "--skip", "bdg", *TINY])
+
+
+def test_corpus_without_test_speakers_is_a_layout_error(tmp_path):
+    # 3 synthetic speakers: the hashing puts none of them in the test lists
+    with pytest.raises(LayoutError, match="more speakers"):
+        phonemes.main(["--out", str(tmp_path / "run"), "--skip", "phones",
+                       *TINY, "--set", "bdg_speakers=3"])
