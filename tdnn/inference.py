@@ -9,10 +9,14 @@ each frame as soon as its audio is in; a symmetric one waits for its look-ahead.
 
 The score at trunk frame t is the clip head (statistics pooling + classifier) over the last W
 trunk frames, W being what one training clip yields (fewer at the very start of a stream).
+A frontend with per-utterance normalisation ('mean'/'meanvar') is streamed with
+`trailing_normalize`: each frame normalised over the clip-long window ending at it, the
+stream's stand-in for the utterance (the offline pass does the same, so they still agree).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from torch import Tensor, nn
 from . import audio
 from .data.speech_commands import SILENCE, UNKNOWN
 from .errors import UserError
+from .features import Frontend
 from .layers import TDNNLayer, receptive_field
 from .streams import Detection
 
@@ -190,12 +195,8 @@ def tdnn_layer_fn(layer: TDNNLayer):
 
 def frontend_span(frontend: nn.Module) -> tuple[int, int]:
     """(first, last) sample offsets around a frame's centre that the frame depends on,
-    deltas included. UserError for per-utterance normalisation, which no stream can reproduce."""
+    deltas included (normalisation aside)."""
     cfg = frontend.cfg
-    if cfg.normalize != "none":
-        raise UserError(f"frontend.normalize={cfg.normalize!r} normalises over the whole "
-                        "utterance, which a stream cannot do; stream a model trained with "
-                        "frontend.normalize=none")
     if cfg.kind == "fbank":
         first = -(frontend.win_length // 2)
         last = first + frontend.win_length - 1
@@ -203,6 +204,36 @@ def frontend_span(frontend: nn.Module) -> tuple[int, int]:
         first, last = -(frontend.n_fft // 2), frontend.n_fft // 2 - 1
     extra = 2 * cfg.deltas * frontend.hop_length  # each delta order reads +-2 frames
     return first - extra, last + extra
+
+
+def raw_frontend(frontend: Frontend) -> Frontend:
+    """The frontend without its per-utterance normalisation (itself if it has none)."""
+    if frontend.cfg.normalize == "none":
+        return frontend
+    return Frontend(dataclasses.replace(frontend.cfg, normalize="none")).eval()
+
+
+def trailing_normalize(x: Tensor, window: int, kind: str, lo: int = 0, hi: int | None = None
+                       ) -> Tensor:
+    """Streaming stand-in for per-utterance normalisation: frames lo..hi of x [D, n], each
+    normalised by the mean (and std, clamped like the frontend's) of the last `window` frames up
+    to it (fewer at the start). A training clip is normalised over itself; a stream over the
+    clip-long window ending at each frame, so a word ending the window sees about the statistics
+    it was trained with. Float64 running sums keep it exact to rounding."""
+    hi = x.shape[-1] - 1 if hi is None else hi
+    x64 = x.double()
+    zero = x64.new_zeros(x64.shape[0], 1)
+    end = torch.arange(lo, hi + 1) + 1
+    start = (end - window).clamp(min=0)
+    count = (end - start).double()
+    cs = torch.cat([zero, x64.cumsum(-1)], dim=-1)
+    mean = (cs[:, end] - cs[:, start]) / count
+    out = x64[:, lo:hi + 1] - mean
+    if kind == "meanvar":
+        cs2 = torch.cat([zero, (x64 * x64).cumsum(-1)], dim=-1)
+        var = ((cs2[:, end] - cs2[:, start]) / count - mean * mean).clamp(min=0)
+        out = out / var.sqrt().clamp(min=1e-5)
+    return out.float()
 
 
 def check_streamable(model: nn.Module) -> None:
@@ -241,10 +272,15 @@ class StreamScorer:
         check_streamable(model)
         self.model, self.frontend = model.eval(), frontend.eval()
         first, last = frontend_span(frontend)
-        hop = frontend.hop_length
-        self.stages = [Stage(lambda w, lo, hi: frontend(w[None])[0, :, lo:hi + 1],
-                             first, last, hop, lambda n: 1 + n // hop)]
-        self.stages += [module_stage(b) for b in model.trunk.blocks]
+        hop, raw = frontend.hop_length, raw_frontend(frontend)
+        self.features = Stage(lambda w, lo, hi: raw(w[None])[0, :, lo:hi + 1],
+                              first, last, hop, lambda n: 1 + n // hop)
+        self.norm = None
+        if frontend.cfg.normalize != "none":
+            width, kind = frontend.num_frames(clip_samples), frontend.cfg.normalize
+            self.norm = Stage(lambda x, lo, hi: trailing_normalize(x[0], width, kind, lo, hi)[None],
+                              -(width - 1), 0, 1, lambda n: n)
+        self.stages = [module_stage(b) for b in model.trunk.blocks]
         self.is_2d = model.config.arch == "cnn2d"
         self.window = clip_frames(model, frontend, clip_samples)
         self.frame_s = hop / frontend.cfg.sample_rate
@@ -256,10 +292,13 @@ class StreamScorer:
     def push(self, samples: np.ndarray, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Feed float32 samples; return times [n] and logits [n, C] of the newly ready frames."""
         x = torch.as_tensor(np.asarray(samples, dtype=np.float32))
-        x = self.stages[0].push(x, final)
+        x = self.features.push(x, final)
+        if x is not None and self.norm is not None:
+            x = self.norm.push(x[None], final)
+            x = None if x is None else x[0]
         if x is not None and self.is_2d:
             x = x[None]  # [D, L] -> [1, D, L]: one input channel of (frequency, time)
-        for stage in self.stages[1:]:
+        for stage in self.stages:
             if x is None:
                 break
             x = stage.push(x[None], final)
@@ -323,9 +362,11 @@ def offline_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray,
     frontend and trunk over everything, then the model's own pooling and classifier over the
     trailing window of W trunk frames at each frame (in blocks of `block` frames)."""
     check_streamable(model)
-    frontend_span(frontend)
     model.eval()
-    feats = frontend(torch.as_tensor(np.asarray(wave, dtype=np.float32))[None])
+    feats = raw_frontend(frontend)(torch.as_tensor(np.asarray(wave, dtype=np.float32))[None])
+    if frontend.cfg.normalize != "none":
+        width = frontend.num_frames(clip_samples)
+        feats = trailing_normalize(feats[0], width, frontend.cfg.normalize)[None]
     h = model.trunk(feats)[0]
     w = clip_frames(model, frontend, clip_samples)
     logits = [model.classifier(model.pool(h[None, :, :t + 1])) for t in range(min(w - 1, h.shape[-1]))]
