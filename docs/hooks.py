@@ -76,7 +76,7 @@ def plain_links(markdown: str) -> str:
 
 
 def include(match: re.Match) -> str:
-    """The repo file a marker names, headings pushed one level down, or a note that it is missing."""
+    """The repo file a marker names, headings one level down, or a note that it is missing."""
     path = ROOT / match.group(1)
     if not path.is_file():
         return f"!!! note\n    `{match.group(1)}` has not been written yet.\n"

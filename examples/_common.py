@@ -15,7 +15,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
 def parse_args(description: str) -> argparse.Namespace:
-    """`--out DIR` (where the figures go) and `--seed N`; one torch thread, as examples are small."""
+    """`--out DIR` (where the figures go) and `--seed N`; one torch thread (examples are small)."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the figures")

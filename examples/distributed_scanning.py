@@ -14,8 +14,9 @@ import torch
 
 from _common import check, parse_args, save
 from tdnn.layers import ScanningMLP, TDNNLayer
-from tdnn.models import ModelConfig, build_model, preset_config
-from tdnn.params import count_params, model_scanning, distributed_params, undistributed_params, window_frames
+from tdnn.models import build_model, preset_config
+from tdnn.params import (count_params, distributed_params, model_scanning, undistributed_params,
+                         window_frames)
 
 
 def dependency_sets(time_ops) -> list[set[int]]:
@@ -62,7 +63,8 @@ def main() -> None:
         model = build_model(preset_config(name), 40, 12)
         drawn = dependency_sets(model.time_ops)[0]
         check(f"'{name}': frames drawn == frames with nonzero gradient",
-              drawn == gradient_support(name), f"{len(drawn)} frames, span {min(drawn)}..{max(drawn)}")
+              drawn == gradient_support(name),
+              f"{len(drawn)} frames, span {min(drawn)}..{max(drawn)}")
         check(f"'{name}': drawn span == model.receptive_field",
               max(drawn) - min(drawn) + 1 == model.receptive_field, f"{model.receptive_field}")
 
@@ -96,7 +98,8 @@ def main() -> None:
     axes[2].plot(ws, dist, "s-", ms=3, label="distributed: 3*D*N1 + 3*N1*N2 + ...")
     axes[2].plot([kws["window_frames"]] * 2, [kws["undistributed"], kws["distributed"]], "k*",
                  label=f"'kws' preset trunk (W={kws['window_frames']})")
-    axes[2].set(xscale="log", yscale="log", xlabel="receptive field W (frames)", ylabel="parameters",
+    axes[2].set(xscale="log", yscale="log", xlabel="receptive field W (frames)",
+                ylabel="parameters",
                 title=f"D={D}, N={N}, contexts [-d,0,d], d = 1, 2, 4, ...")
     axes[2].legend(fontsize=7)
     save(fig, args.out, "distributed_scanning")

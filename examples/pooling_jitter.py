@@ -63,7 +63,7 @@ def reordered_spans(spans, order: list[int]) -> list[tuple[str, int, int]]:
 
 
 def trunk(width: int, seed: int) -> torch.nn.Module:
-    """Two TDNN layers, the last max-pooled over `width` frames (same random weights for every width)."""
+    """Two TDNN layers, the last max-pooled over `width` frames (same weights for every width)."""
     torch.manual_seed(seed)
     pool = dict(pool="max", pool_width=width, pool_stride=width) if width > 1 else {}
     cfg = ModelConfig(layers=[LayerSpec(64, [-2, -1, 0, 1, 2]),

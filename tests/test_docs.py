@@ -127,7 +127,8 @@ def test_docs_show_commands():
 @pytest.mark.parametrize("where,words", shown_commands(),
                          ids=[f"{f}:{' '.join(w)[:40]}" for f, w in shown_commands()])
 def test_shown_command_is_checked(where, words):
-    assert command_problem(words) is None, f"{where}: `{shlex.join(words)}`: {command_problem(words)}"
+    problem = command_problem(words)
+    assert problem is None, f"{where}: `{shlex.join(words)}`: {problem}"
 
 
 def test_cheap_tdnn_commands_run(capsys):
@@ -163,7 +164,8 @@ def test_make_targets_shown_run_parsable_tdnn_commands():
         for line in targets[target]:
             words = shlex.split(line)
             if words and words[0] == "tdnn":
-                assert tdnn_problem(words[1:]) is None, f"make {target}: `{line}`: {tdnn_problem(words[1:])}"
+                problem = tdnn_problem(words[1:])
+                assert problem is None, f"make {target}: `{line}`: {problem}"
 
 
 def test_stated_kws_receptive_field_matches_the_model():
