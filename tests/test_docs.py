@@ -183,6 +183,14 @@ def test_getting_started_shows_the_readme_commands():
     assert readme and all(c in index for c in readme)
 
 
+def test_python_snippets_run():
+    snippets = [(page, code) for page in sorted(DOCS.rglob("*.md"))
+                for code in re.findall(r"^```python\n(.*?)^```", page.read_text(), re.M | re.S)]
+    assert snippets, "the docs show no python snippet"
+    for page, code in snippets:
+        exec(compile(code, str(page), "exec"), {})
+
+
 def test_checker_rejects_drifted_commands():
     assert command_problem(["tdnn", "model", "summary", "kws", "--no-such-option"])
     assert command_problem(["tdnn", "no-such-command"])
