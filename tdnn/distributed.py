@@ -14,7 +14,7 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .errors import UserError
 
@@ -118,16 +118,48 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
-def train_sampler(dataset: Dataset, dinfo: DistInfo, seed: int, shuffle: bool = True,
-                  drop_last: bool = False) -> DistributedSampler:
-    """Shard a training set over ranks: each epoch one seeded permutation, rank r takes every
-    world_size-th index from r. Call `sampler.set_epoch(epoch)` before each epoch.
+class ListSampler(Sampler):
+    """Yields a fixed list of dataset indices (one rank's share of an epoch)."""
 
-    With world size 1 this is a seeded shuffle of the whole set, so a single-process run and a
-    multi-process run see the same global batches (the ranks' batches interleave the same
-    permutation)."""
-    return DistributedSampler(dataset, num_replicas=dinfo.world_size, rank=dinfo.rank,
-                              shuffle=shuffle, seed=seed, drop_last=drop_last)
+    def __init__(self, indices: list[int]):
+        self.indices = list(indices)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def shuffled_order(n: int, batch_size: int, seed: int) -> list[int]:
+    """The order in which `DataLoader(range(n), batch_size, shuffle=True,
+    generator=torch.Generator().manual_seed(seed))` visits the items: the single-process order,
+    taken from the DataLoader itself so that it matches it exactly."""
+    loader = DataLoader(range(n), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    return [int(i) for batch in loader for i in batch]
+
+
+def rank_loader(dataset: Dataset, batch_size: int, dinfo: DistInfo, seed: int,
+                **kwargs) -> DataLoader:
+    """This rank's training DataLoader for one epoch; `batch_size` is the global batch.
+
+    One process: `DataLoader(dataset, batch_size, shuffle=True, generator=seed)`. N processes:
+    the same shuffled order (padded by repeating its start to a multiple of N, so every rank
+    takes the same number of steps), dealt out so rank r takes items r, r+N, ...; with
+    `batch_size / N` per rank, the ranks' batches at step k together are the single-process
+    batch k, and DDP's averaged gradient is the single-process one (equal rank batches)."""
+    generator = torch.Generator().manual_seed(seed)
+    if not dinfo.distributed:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator,
+                          **kwargs)
+    if batch_size % dinfo.world_size:
+        raise UserError(f"batch_size {batch_size} must be a multiple of the {dinfo.world_size} "
+                        "processes (it is the global batch, split evenly over the ranks)")
+    order = shuffled_order(len(dataset), batch_size, seed)
+    order += order[:-len(order) % dinfo.world_size]  # pad to a multiple of the ranks
+    return DataLoader(dataset, batch_size=batch_size // dinfo.world_size, generator=generator,
+                      sampler=ListSampler(order[dinfo.rank::dinfo.world_size]), **kwargs)
 
 
 def shard(items: Sequence[T], index: int, count: int) -> list[T]:

@@ -49,14 +49,25 @@ def test_bad_env(monkeypatch):
         D.env_info()
 
 
-def test_sampler_batches_interleave_single_process_order():
-    """The ranks' batches of one epoch are, as sets, the single-process batches."""
-    data = list(range(16))
-    single = list(D.train_sampler(data, D.DistInfo(0, 1), seed=3))
-    ranks = [list(D.train_sampler(data, D.DistInfo(r, 2), seed=3)) for r in range(2)]
-    for k in range(2):  # global batch 8 = 4 per rank
-        union = sorted(ranks[0][4 * k:4 * k + 4] + ranks[1][4 * k:4 * k + 4])
-        assert union == sorted(single[8 * k:8 * k + 8])
+def test_rank_loader_single_process_is_the_plain_shuffled_loader():
+    data = list(range(37))
+    ref = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True,
+                                      generator=torch.Generator().manual_seed(5))
+    got = D.rank_loader(data, 8, D.DistInfo(0, 1), seed=5)
+    assert [b.tolist() for b in got] == [b.tolist() for b in ref]
+
+
+def test_rank_loader_batches_together_are_the_single_process_batches():
+    data = list(range(37))
+    single = [b.tolist() for b in D.rank_loader(data, 8, D.DistInfo(0, 1), seed=5)]
+    ranks = [[b.tolist() for b in D.rank_loader(data, 8, D.DistInfo(r, 2), seed=5)]
+             for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 5  # equal steps: padded 37 -> 38
+    for k in range(4):
+        assert sorted(ranks[0][k] + ranks[1][k]) == sorted(single[k])
+    assert set(ranks[0][4] + ranks[1][4]) == set(single[4]) | {single[0][0]}
+    with pytest.raises(UserError, match="multiple"):
+        D.rank_loader(data, 9, D.DistInfo(0, 2), seed=5)
 
 
 WORKER = textwrap.dedent("""
@@ -65,8 +76,8 @@ WORKER = textwrap.dedent("""
     from tdnn import distributed as D
     out = Path(sys.argv[1])
     info = D.init()
-    sampler = D.train_sampler(list(range(10)), info, seed=0)
-    sums = D.reduce_sums({"n": len(list(sampler)), "rank": info.rank})
+    idx = [int(i) for b in D.rank_loader(list(range(10)), 4, info, seed=0) for i in b]
+    sums = D.reduce_sums({"n": len(idx), "rank": info.rank})
     model = D.wrap_model(torch.nn.Linear(3, 1, bias=False), info)
     torch.manual_seed(info.rank)          # different data per rank
     x = torch.randn(4, 3)
@@ -74,7 +85,7 @@ WORKER = textwrap.dedent("""
     grads = D.gather_objects(D.unwrap(model).weight.grad.tolist())
     D.main_only((out / "written_by").write_text, str(info.rank))
     rows = D.gather_objects({"rank": info.rank, "world": info.world_size,
-                             "idx": list(sampler), "sums": sums, "x": x.tolist()})
+                             "idx": idx, "sums": sums, "x": x.tolist()})
     if info.is_main:
         (out / "result.json").write_text(json.dumps({"rows": rows, "grads": grads}))
     D.cleanup()
@@ -92,7 +103,7 @@ def test_torchrun_two_processes(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     rows = res["rows"]
     assert [r["rank"] for r in rows] == [0, 1] and rows[0]["world"] == 2
-    # sampler: disjoint, together the whole set (10 items, 5 each, no padding needed)
+    # loader shares: disjoint, together the whole set (10 items, 5 each, no padding needed)
     assert sorted(rows[0]["idx"] + rows[1]["idx"]) == list(range(10))
     assert rows[0]["sums"] == rows[1]["sums"] == {"n": 10.0, "rank": 1.0}
     # DDP: each rank holds the mean of both ranks' local gradients (d sum(xw)/dw = sum_rows x)
