@@ -39,15 +39,40 @@ def shown_files() -> list[Path]:
     return pages + [ROOT / "README.md"] + [p for p in included if p.is_file()]
 
 
-def bash_commands(text: str) -> list[str]:
-    """Commands in ```bash blocks: comments dropped, backslash continuations joined."""
+def bash_commands(text: str) -> list[list[str]]:
+    """Simple commands in ```bash blocks: comments dropped, continuations joined, lists split at
+    ; & && || |, loop headers and keywords dropped, env assignments dropped, `$VAR` read as 1,
+    `torchrun ... -m tdnn` and `python -m tdnn` read as `tdnn`."""
     commands = []
     for block in re.findall(r"^```(?:bash|sh|shell|console)\n(.*?)^```", text, re.M | re.S):
         for line in block.replace("\\\n", " ").splitlines():
-            words = shlex.split(line.removeprefix("$ "), comments=True)
-            if words:
-                commands.append(words)
+            lexer = shlex.shlex(line.removeprefix("$ "), posix=True, punctuation_chars=";&|")
+            lexer.whitespace_split = True
+            segment: list[str] = []
+            for token in [*lexer, ";"]:
+                if token.strip(";&|"):
+                    segment.append(re.sub(r"\$\{?\w+\}?", "1", token))
+                    continue
+                words = simple_command(segment)
+                if words:
+                    commands.append(words)
+                segment = []
     return commands
+
+
+def simple_command(words: list[str]) -> list[str]:
+    """One command's words without shell syntax around it (empty for a loop header or keyword)."""
+    while words and re.match(r"^[A-Za-z_]\w*=", words[0]):
+        words = words[1:]
+    if words and words[0] in ("do", "then", "else"):
+        words = words[1:]
+    if not words or words[0] in ("for", "while", "done", "fi", "wait"):
+        return []
+    if words[0] in ("torchrun", "python", "python3") and "-m" in words:
+        at = words.index("-m")
+        if words[at + 1:at + 2] == ["tdnn"]:
+            return ["tdnn", *words[at + 2:]]
+    return words
 
 
 def parse(parser, argv: list[str]):
@@ -199,6 +224,10 @@ def test_checker_rejects_drifted_commands():
     assert command_problem(["python", "examples/no_such_example.py"])
     assert command_problem(["pip", "install", "-e", ".[no-such-extra]"])
     assert command_problem(["rm", "-rf", "runs"])
+    shell = "X=1 torchrun --nproc-per-node=2 -m tdnn model summary kws; for i in 1 2; do " \
+            "tdnn model summary $i & done; wait"
+    assert bash_commands(f"```bash\n{shell}\n```\n") == [
+        ["tdnn", "model", "summary", "kws"], ["tdnn", "model", "summary", "1"]]
     assert command_problem(["tdnn", "--help"]) is None
     assert command_problem(["tdnn", "recipe", "speech-commands", "--no-such-option"])
     assert command_problem(["tdnn", "recipe", "no-such-recipe"])
