@@ -399,9 +399,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class Detector:
     """Keyword detections from a stream of class probabilities: fires when the most probable
-    keyword class (not silence or unknown) reaches `threshold`, then stays silent for
-    `refractory` seconds. Stateful, so feeding the scores in pieces fires exactly as feeding
-    them at once."""
+    keyword class (not silence or unknown) reaches `threshold`, then that keyword stays silent
+    for `refractory` seconds (one utterance fires once; another keyword may still fire).
+    Stateful, so feeding the scores in pieces fires exactly as feeding them at once."""
 
     def __init__(self, labels: list[str], threshold: float = 0.8, refractory: float = 1.0):
         if not 0.0 < threshold <= 1.0:
@@ -414,7 +414,7 @@ class Detector:
         if not len(self.keywords):
             raise UserError("the model has no keyword classes (only silence/unknown)")
         self.threshold, self.refractory = threshold, refractory
-        self.last_fire = -math.inf
+        self.last_fire = np.full(len(self.keywords), -math.inf)
 
     def __call__(self, times: np.ndarray, probs: np.ndarray) -> list[Detection]:
         """Detections among these frames (times [n] seconds, probs [n, C])."""
@@ -425,9 +425,9 @@ class Detector:
         best = kw.argmax(axis=1)
         best_p = kw[np.arange(len(kw)), best]
         for t, j, p in zip(times, best, best_p):
-            if p >= self.threshold and t - self.last_fire >= self.refractory:
+            if p >= self.threshold and t - self.last_fire[j] >= self.refractory:
                 out.append(Detection(float(t), self.labels[self.keywords[j]], float(p)))
-                self.last_fire = t
+                self.last_fire[j] = t
         return out
 
 

@@ -148,6 +148,10 @@ def test_detector_threshold_and_refractory():
     assert dets[0].score == pytest.approx(0.9)
     lower = inf.detect(LABELS, times, probs, threshold=0.6, refractory=0.4)
     assert [d.time for d in lower] == [1.0, 1.5, 2.5, 3.0]
+    # the refractory period is per keyword: 'no' right after 'yes' still fires
+    both = probs_track({10: (2, 0.9), 12: (3, 0.9), 14: (2, 0.9)})
+    assert [(round(d.time, 6), d.label) for d in inf.detect(LABELS, times, both, 0.8, 1.0)] == [
+        (1.0, "yes"), (1.2, "no")]
     # fed in pieces, the detector fires exactly as on the whole track
     det = inf.Detector(LABELS, 0.8, 1.0)
     pieces = [det(times[i:i + 7], probs[i:i + 7]) for i in range(0, 100, 7)]
