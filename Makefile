@@ -22,6 +22,9 @@ test: install-test
 test-slow: install-test
 	$(PY) -m pytest -q -m slow
 
+docs: install-test
+	$(PY) -m mkdocs build --strict
+
 bench: install
 	$(PIP) install -q -e ".[bench]"
 	$(PY) bench/frontend.py
