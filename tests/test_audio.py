@@ -1,4 +1,4 @@
-"""tdnn.audio: PCM formats read exactly, downmix, anti-aliased resampling, one error per bad input."""
+"""tdnn.audio: exact PCM scaling, downmix, anti-aliased resampling, one error per bad input."""
 
 import wave as wavemod
 

@@ -1,4 +1,4 @@
-"""`tdnn features`: tree mirroring, archive, list files, config precedence, bad files, exit codes."""
+"""`tdnn features`: mirrored tree, archive, list files, config precedence, bad files, exit codes."""
 
 import numpy as np
 import pytest
