@@ -435,3 +435,38 @@ def detect(labels: list[str], times: np.ndarray, probs: np.ndarray, threshold: f
            refractory: float = 1.0) -> list[Detection]:
     """Detections over a whole score track (one fresh Detector)."""
     return Detector(labels, threshold, refractory)(times, probs)
+
+
+# ---------------------------------------------------------------- evaluation on streams
+
+DET_THRESHOLDS = np.round(np.linspace(0.05, 0.99, 48), 4)
+
+
+def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory: float = 1.0,
+                     tolerance: float = 1.0) -> tuple[dict, dict[str, list[Detection]]]:
+    """Detect keywords in the streams of `folder` (its reference.csv and stream WAVs) and score
+    them: counts and rates at `threshold`, plus a DET sweep over thresholds. Scores come from
+    `offline_scores`, which equal the chunked ones. Returns (metrics, detections per file)."""
+    from . import streams
+
+    folder = Path(folder)
+    events = streams.read_reference(folder / streams.REFERENCE)
+    files = sorted({e.file for e in events} | {p.name for p in folder.glob("stream_*.wav")})
+    tracks, seconds = {}, 0.0
+    for name in files:
+        wave = audio.load(folder / name, run.sample_rate)
+        seconds += len(wave) / run.sample_rate
+        times, logits = offline_scores(run.model, run.frontend, wave, run.clip_samples)
+        tracks[name] = (times, softmax(logits))
+
+    def detections(th: float) -> dict[str, list[Detection]]:
+        return {n: detect(run.labels, t, p, th, refractory) for n, (t, p) in tracks.items()}
+
+    sweep = [(float(t), streams.score(detections(t), events, seconds, tolerance))
+             for t in DET_THRESHOLDS]
+    chosen = detections(threshold)
+    at = streams.score(chosen, events, seconds, tolerance)
+    metrics = {"threshold": threshold, "refractory": refractory, "tolerance": tolerance,
+               "streams": len(files), "keywords": len(events), **at.as_dict(),
+               "det": streams.det_points(sweep)}
+    return metrics, chosen

@@ -131,21 +131,24 @@ def det_points(scores: list[tuple[float, Score]]) -> dict:
             "fa_per_hour": [s.fa_per_hour for _, s in scores]}
 
 
-def plot_det(points: dict, path: str | Path, title: str = "Keyword spotting on streams") -> None:
-    """Save the DET curve (miss rate against false alarms per hour) as a PNG."""
+def plot_det(curves: dict[str, dict], path: str | Path,
+             title: str = "Keyword spotting on streams") -> None:
+    """Save DET curves (miss rate against false alarms per hour), one per name, as a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fa = np.asarray(points["fa_per_hour"], dtype=float)
-    miss = np.asarray(points["miss_rate"], dtype=float)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(fa, 100 * miss, marker=".")
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, points in curves.items():
+        fa = np.asarray(points["fa_per_hour"], dtype=float)
+        miss = np.asarray(points["miss_rate"], dtype=float)
+        ax.plot(fa, 100 * miss, marker=".", label=name)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("false alarms per hour")
     ax.set_ylabel("miss rate (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -189,7 +189,7 @@ def test_reference_round_trip_and_det_plot(tmp_path):
     with pytest.raises(UserError):
         streams.read_reference(tmp_path / "bad.csv")
     pts = {"threshold": [0.5, 0.9], "miss_rate": [0.1, 0.4], "fa_per_hour": [12.0, 1.0]}
-    streams.plot_det(pts, tmp_path / "det.png")
+    streams.plot_det({"a": pts, "b": pts}, tmp_path / "det.png")
     assert (tmp_path / "det.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -109,40 +109,22 @@ def scan(loaded, name: str, chunk: int, args) -> None:
 
 def evaluate(loaded, args) -> int:
     """Score every stream of the reference list; write metrics.json, det.png, detections.csv."""
-    from .. import audio, streams
-    from ..inference import detect, offline_scores, softmax
+    from .. import streams
+    from ..inference import evaluate_streams
     from ..runs import write_json
 
-    events = streams.read_reference(args.eval / streams.REFERENCE)
-    files = sorted({e.file for e in events} | {p.name for p in args.eval.glob("stream_*.wav")})
-    tracks, seconds = {}, 0.0
-    for name in files:
-        wave = audio.load(args.eval / name, loaded.sample_rate)
-        seconds += len(wave) / loaded.sample_rate
-        times, logits = offline_scores(loaded.model, loaded.frontend, wave, loaded.clip_samples)
-        tracks[name] = (times, softmax(logits))
-
-    def detections(threshold):
-        return {n: detect(loaded.labels, t, p, threshold, args.refractory)
-                for n, (t, p) in tracks.items()}
-
-    sweep = [(float(t), streams.score(detections(t), events, seconds, args.tolerance))
-             for t in np.round(np.linspace(0.05, 0.99, 48), 4)]
-    chosen = detections(args.threshold)
-    at = streams.score(chosen, events, seconds, args.tolerance)
+    metrics, chosen = evaluate_streams(loaded, args.eval, args.threshold, args.refractory,
+                                       args.tolerance)
     args.out.mkdir(parents=True, exist_ok=True)
-    points = streams.det_points(sweep)
-    metrics = {"threshold": args.threshold, "refractory": args.refractory,
-               "tolerance": args.tolerance, "streams": len(files), "keywords": len(events),
-               **at.as_dict(), "det": points}
     write_json(metrics, args.out / "metrics.json")
-    streams.plot_det(points, args.out / "det.png",
-                     title=f"{loaded.path.name}: {len(events)} keywords, {seconds / 60:.1f} min")
+    minutes = metrics["hours"] * 60
+    streams.plot_det({loaded.path.name: metrics["det"]}, args.out / "det.png",
+                     title=f"{metrics['keywords']} keywords, {minutes:.1f} min of streams")
     with open(args.out / "detections.csv", "w") as f:
         f.write("file,time,label,probability\n")
         for n in sorted(chosen):
             f.writelines(f"{n},{d.time:.3f},{d.label},{d.score:.4f}\n" for d in chosen[n])
-    print(f"{args.out}: threshold {args.threshold}: hits {at.hits}/{len(events)} "
-          f"({100 * (1 - at.miss_rate):.1f}%), false alarms {at.false_alarms} "
-          f"({at.fa_per_hour:.1f} per hour over {seconds / 3600:.2f} h); DET curve in det.png")
+    print(f"{args.out}: threshold {args.threshold}: hits {metrics['hits']}/{metrics['keywords']} "
+          f"({100 * metrics['hit_rate']:.1f}%), false alarms {metrics['false_alarms']} "
+          f"({metrics['fa_per_hour']:.1f} per hour over {minutes:.1f} min); DET curve in det.png")
     return 0
