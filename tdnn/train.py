@@ -45,6 +45,7 @@ class DataConfig:
     task: int = 12
     silence_percentage: float = 10.0
     unknown_percentage: float = 10.0
+    resample_unknown: bool = False  # draw a fresh unknown-word subset (same share) every epoch
     clip_samples: int = 16000
     cache_dir: str = ""  # where a .tar.gz corpus is extracted (required for archives)
     workers: int = 0  # DataLoader worker processes (0: read clips in the main process)
@@ -168,11 +169,23 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 @dataclass
 class Data:
-    """Datasets of one training run."""
+    """Datasets of one training run; `unknown` indexes the train clips of other words when a
+    fresh subset of them (`n_unknown` clips) is drawn every epoch."""
 
     labels: list[str]
     train: sc.ClipDataset
     validation: sc.ClipDataset
+    unknown: list[int] = field(default_factory=list)
+    n_unknown: int = 0
+
+    def epoch_indices(self, seed: int) -> list[int]:
+        """Train items of one epoch: all of them, or all but a random draw of unknown clips."""
+        if not self.unknown:
+            return list(range(len(self.train)))
+        others = sorted(set(range(len(self.train))) - set(self.unknown))
+        rng = np.random.default_rng(seed)
+        drawn = rng.choice(self.unknown, size=min(self.n_unknown, len(self.unknown)), replace=False)
+        return others + sorted(int(i) for i in drawn)
 
 
 def build_data(cfg: TrainConfig) -> Data:
@@ -183,14 +196,19 @@ def build_data(cfg: TrainConfig) -> Data:
     noises = sc.load_background_noise(root, cfg.frontend.sample_rate)
     common = dict(task=d.task, seed=cfg.seed, silence_percentage=d.silence_percentage,
                   unknown_percentage=d.unknown_percentage)
-    train_ex = sc.load_examples(root, "train", **common)
     val_ex = sc.load_examples(root, "validation", **common)
+    if d.resample_unknown and d.task == 12:
+        common["unknown_percentage"] = None
+    train_ex = sc.load_examples(root, "train", **common)
     augmenter = Augmenter(cfg.augment, noises, cfg.frontend.sample_rate)
     train = sc.ClipDataset(train_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
                            augment=augmenter, seed=cfg.seed)
     val = sc.ClipDataset(val_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
                          seed=cfg.seed + 1)
-    return Data(labels, train, val)
+    unknown = ([i for i, ex in enumerate(train_ex) if ex.label == sc.UNKNOWN]
+               if d.resample_unknown and d.task == 12 else [])
+    n_known = sum(ex.label in sc.WORDS_10 for ex in train_ex)
+    return Data(labels, train, val, unknown, math.ceil(n_known * d.unknown_percentage / 100))
 
 
 def _logger(out_dir: Path) -> logging.Handler:
@@ -239,7 +257,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                                   weight_decay=cfg.optim.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(data.epoch_indices(0)) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     n_params = sum(p.numel() for p in model.parameters())
     state = {"epoch": 0, "step": 0, "best": None, "bad_epochs": 0, "history": []}
@@ -251,8 +269,9 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
         state = last["state"]
         log.info("resumed at epoch %d (step %d)", state["epoch"], state["step"])
     else:
-        log.info("train %d clips, validation %d clips, %d classes, %d parameters, device %s",
-                 len(data.train), len(data.validation), len(data.labels), n_params, device)
+        log.info("train %d clips per epoch (of %d), validation %d clips, %d classes, %d parameters, "
+                 "device %s", len(data.epoch_indices(0)), len(data.train), len(data.validation),
+                 len(data.labels), n_params, device)
 
     for epoch in range(state["epoch"], cfg.epochs):
         if cfg.patience and state["bad_epochs"] >= cfg.patience:
@@ -262,7 +281,8 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
         seed_everything(seed)
         data.train.set_epoch(epoch)
         loader = torch.utils.data.DataLoader(
-            data.train, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
+            torch.utils.data.Subset(data.train, data.epoch_indices(seed)),
+            batch_size=cfg.batch_size, shuffle=True, drop_last=False,
             num_workers=cfg.data.workers, generator=torch.Generator().manual_seed(seed))
         spec_gen = torch.Generator().manual_seed(seed)
         model.train()

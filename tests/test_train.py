@@ -153,3 +153,18 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         save_checkpoint({"w": torch.zeros(3)}, path)
     assert torch.equal(load_checkpoint(path)["w"], torch.ones(3))
     assert os.listdir(tmp_path) == ["ck.pt"]
+
+
+def test_resampled_unknown_share_changes_each_epoch_with_a_fixed_size(corpus):
+    from tdnn.train import build_data
+
+    data = build_data(tiny_config(corpus, "data.resample_unknown=true"))
+    labels = [ex.label for ex in data.train.examples]
+    n_known = sum(label in ("yes", "no", "up", "down", "left") for label in labels)
+    assert len(data.unknown) == labels.count("_unknown_") == 16  # every 'cat' train clip
+    first, second = data.epoch_indices(1), data.epoch_indices(2)
+    for indices in (first, second):
+        drawn = [i for i in indices if labels[i] == "_unknown_"]
+        assert len(drawn) == data.n_unknown == int(np.ceil(n_known * 0.1))
+        assert len(indices) == len(labels) - 16 + data.n_unknown
+    assert first != second and first == data.epoch_indices(1)
