@@ -377,6 +377,23 @@ def offline_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray,
     return score_times(np.arange(h.shape[-1]), model, frame_s), torch.cat(logits).float().numpy()
 
 
+@torch.inference_mode()
+def window_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray, clip_samples: int,
+                  hop_samples: int = 1600, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding-window baseline: every `hop_samples`, the clip-long window of audio ending there
+    classified as a training clip (own zero padding, own normalisation). Exactly the training
+    conditions, at the cost of a whole clip per step. Returns (window end times, logits)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    padded = np.concatenate([np.zeros(clip_samples - 1, np.float32), wave])
+    ends = np.arange(hop_samples, len(wave) + 1, hop_samples)
+    logits = []
+    for i in range(0, len(ends), batch_size):
+        batch = np.stack([padded[e - 1:e - 1 + clip_samples] for e in ends[i:i + batch_size]])
+        logits.append(model(frontend(torch.from_numpy(batch))).float())
+    sr = frontend.cfg.sample_rate
+    return ends / sr, (torch.cat(logits).numpy() if logits else np.zeros((0, 0), np.float32))
+
+
 def stream_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray, clip_samples: int,
                   chunk_samples: int = 1600) -> tuple[np.ndarray, np.ndarray]:
     """Scores of `wave` fed to a StreamScorer in chunks of `chunk_samples` (then flushed)."""
@@ -443,10 +460,12 @@ DET_THRESHOLDS = np.round(np.linspace(0.05, 0.99, 48), 4)
 
 
 def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory: float = 1.0,
-                     tolerance: float = 1.0) -> tuple[dict, dict[str, list[Detection]]]:
+                     tolerance: float = 1.0, windowed: bool = False
+                     ) -> tuple[dict, dict[str, list[Detection]]]:
     """Detect keywords in the streams of `folder` (its reference.csv and stream WAVs) and score
     them: counts and rates at `threshold`, plus a DET sweep over thresholds. Scores come from
-    `offline_scores`, which equal the chunked ones. Returns (metrics, detections per file)."""
+    `offline_scores`, which equal the chunked ones (or, with `windowed`, from the
+    `window_scores` baseline). Returns (metrics, detections per file)."""
     from . import streams
 
     folder = Path(folder)
@@ -456,7 +475,8 @@ def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory
     for name in files:
         wave = audio.load(folder / name, run.sample_rate)
         seconds += len(wave) / run.sample_rate
-        times, logits = offline_scores(run.model, run.frontend, wave, run.clip_samples)
+        scorer = window_scores if windowed else offline_scores
+        times, logits = scorer(run.model, run.frontend, wave, run.clip_samples)
         tracks[name] = (times, softmax(logits))
 
     def detections(th: float) -> dict[str, list[Detection]]:

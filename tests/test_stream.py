@@ -78,6 +78,19 @@ def test_offline_matches_model_on_one_clip():
     np.testing.assert_allclose(s[-1], ref, atol=1e-5)
 
 
+def test_window_scores_classify_isolated_clips():
+    frontend = Frontend(FrontendConfig(normalize="meanvar"))
+    model = random_model(ModelConfig(preset="kws"), frontend)
+    wave = test_wave(2.5)
+    times, logits = inf.window_scores(model, frontend, wave, 16000, hop_samples=1600)
+    assert len(times) == 25 and times[0] == pytest.approx(0.1)
+    with torch.no_grad():  # the window ending at 2.0 s is samples 16000..32000 as one clip
+        ref = model(frontend(torch.from_numpy(wave[16000:32000])[None]))[0].numpy()
+        first = model(frontend(torch.from_numpy(np.pad(wave[:1600], (14400, 0)))[None]))[0]
+    np.testing.assert_allclose(logits[19], ref, atol=1e-5)
+    np.testing.assert_allclose(logits[0], first.numpy(), atol=1e-5)
+
+
 def test_causal_scores_ignore_the_future():
     """With a causal model a score never changes when audio after its time changes (beyond the
     frontend's half window)."""
