@@ -39,6 +39,9 @@ def register(subparsers) -> None:
                    help="with --eval: folder for metrics.json, det.png and detections.csv")
     p.add_argument("--tolerance", type=float, default=1.0,
                    help="with --eval: seconds after a keyword's end a detection still hits it")
+    p.add_argument("--windowed", action="store_true",
+                   help="with --eval: score the baseline instead, each clip-long window of audio "
+                        "every 100 ms classified as an isolated clip (costs a clip per step)")
     p.set_defaults(func=run)
 
 
@@ -114,7 +117,7 @@ def evaluate(loaded, args) -> int:
     from ..runs import write_json
 
     metrics, chosen = evaluate_streams(loaded, args.eval, args.threshold, args.refractory,
-                                       args.tolerance)
+                                       args.tolerance, args.windowed)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(metrics, args.out / "metrics.json")
     minutes = metrics["hours"] * 60
