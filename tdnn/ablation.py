@@ -289,32 +289,25 @@ def evaluate_run(model, task, shifts: list[int]) -> tuple[dict[str, dict[str, fl
                              for k, v in blur.items()}
         extra["boundary_prf"] = report["boundary"]
         metrics["clean"] = clean
-    if task.segments and shifts:
-        keep = [i for i, s in enumerate(task.segments) if s is not None]
-        if keep:
-            if task.kind == "clip":
-                feats = task.x_test[keep]
-            else:  # frame utterances differ in length: probe them one by one
-                feats = None
-            segs = [task.segments[i] for i in keep]
-            if feats is not None:
-                jitter = probes.jitter_probe(model, feats, segs, shifts, task.y_test[keep])
-            else:
-                per_utt = [probes.jitter_probe(model, task.x_test[i][None], [task.segments[i]],
-                                               shifts) for i in keep]
-                jitter = {k: {m: float(np.mean([u[k][m] for u in per_utt]))
-                              for m in per_utt[0][k]} for k in shifts}
-            changed = _shift_means(jitter, "changed")
-            for k, v in changed.items():
-                if k > 0:
-                    metrics["clean"][f"jitter_changed@{k}"] = v
-            extra["jitter"] = {str(k): v for k, v in jitter.items()}
-            if task.kind == "frame":
-                follow = [probes.follow_probe(model, task.x_test[i], task.y_test[i].numpy(),
-                                              task.segments[i], shifts) for i in keep]
-                for k in sorted({abs(s) for s in shifts if s}):
-                    vals = [f[s] for f in follow for s in (k, -k) if s in f]
-                    metrics["clean"][f"jitter_follow@{k}"] = float(np.nanmean(vals))
+    keep = [i for i, seg in enumerate(task.segments or []) if seg is not None]
+    if keep and shifts:
+        segs = [task.segments[i] for i in keep]
+        if task.kind == "clip":
+            jitter = probes.jitter_probe(model, task.x_test[keep], segs, shifts, task.y_test[keep])
+        else:  # utterances differ in length: probe them one by one, then average
+            per_utt = [probes.jitter_probe(model, task.x_test[i][None], [seg], shifts)
+                       for i, seg in zip(keep, segs)]
+            jitter = {k: {m: float(np.mean([u[k][m] for u in per_utt])) for m in per_utt[0][k]}
+                      for k in shifts}
+            follow = [probes.follow_probe(model, task.x_test[i], task.y_test[i].numpy(), seg,
+                                          shifts) for i, seg in zip(keep, segs)]
+            for k in sorted({abs(s) for s in shifts if s}):
+                vals = [f[s] for f in follow for s in (k, -k) if s in f]
+                metrics["clean"][f"jitter_follow@{k}"] = float(np.nanmean(vals))
+        for k, v in _shift_means(jitter, "changed").items():
+            if k > 0:
+                metrics["clean"][f"jitter_changed@{k}"] = v
+        extra["jitter"] = {str(k): v for k, v in jitter.items()}
     return metrics, extra
 
 
@@ -392,15 +385,9 @@ def _mean_curves(runs: list[dict], key: str) -> dict | None:
             "right": np.mean([g["right"] for g in got], 0), "n": got[0]["n"]}
 
 
-def write_outputs(out: Path, cfg: AblationConfig, records: list[dict], extras: dict,
-                  models: dict, task_info: dict, seconds: float) -> dict:
-    """Tables (Markdown, CSV, JSON), raw records, probe curves, variant summary and plots."""
-    rows = ablation_table.summarize(records, reference="none")
-    meta = {"seeds": cfg.seeds, "seconds": round(seconds, 1), "tasks": task_info,
-            "config": json.loads(json.dumps(dataclasses.asdict(cfg))), "models": models}
-    paths = ablation_table.write_tables(rows, out, "results", PERCENT_METRICS, meta)
-    (out / "records.json").write_text(json.dumps(records, indent=1) + "\n")
-    curves = {}
+def probe_curves(extras: dict) -> dict:
+    """Per task and variant, probe results averaged (confusions summed) over seeds."""
+    curves: dict = {}
     for task, by_variant in extras.items():
         for vname, runs in by_variant.items():
             entry = curves.setdefault(task, {}).setdefault(vname, {})
@@ -416,11 +403,57 @@ def write_outputs(out: Path, cfg: AblationConfig, records: list[dict], extras: d
                 entry["set_confusions"] = [np.sum([r["sets"][i]["confusion"] for r in runs],
                                                   0).tolist()
                                            for i in range(len(runs[0]["sets"]))]
+    return curves
+
+
+def write_outputs(out: Path, cfg: AblationConfig, records: list[dict], extras: dict,
+                  models: dict, task_info: dict, seconds: float) -> dict:
+    """Tables (Markdown, CSV, JSON), raw records, probe curves, variant summary and plots."""
+    return write_all(out, cfg, records, probe_curves(extras), models, task_info, seconds)
+
+
+def write_all(out: Path, cfg: AblationConfig, records: list[dict], curves: dict, models: dict,
+              task_info: dict, seconds: float) -> dict:
+    """Write every output of an ablation from its records and averaged probe curves."""
+    rows = ablation_table.summarize(records, reference="none")
+    meta = {"seeds": cfg.seeds, "seconds": round(seconds, 1), "tasks": task_info,
+            "config": json.loads(json.dumps(dataclasses.asdict(cfg))), "models": models}
+    paths = ablation_table.write_tables(rows, out, "results", PERCENT_METRICS, meta)
+    (out / "records.json").write_text(json.dumps(records, indent=1) + "\n")
     (out / "probes.json").write_text(json.dumps(curves) + "\n")
     (out / "variants.md").write_text(variants_markdown(models))
     (out / "summary.md").write_text(summary_markdown(rows, cfg))
     make_plots(out / "plots", rows, curves, cfg)
     return {"rows": rows, "paths": paths, "seconds": seconds}
+
+
+def combine(parts: list[str | Path], out: str | Path, cfg: AblationConfig) -> dict:
+    """Merge finished ablation folders that ran disjoint tasks (e.g. in parallel) into `out`.
+
+    Each part's records, probe curves and model summaries are taken for the tasks it
+    completed; a task present in two parts is an error. `seconds` is the longest part's.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records, curves, models, task_info, seconds = [], {}, {}, {}, 0.0
+    for part in map(Path, parts):
+        meta = json.loads((part / "results.json").read_text())["meta"]
+        done = [t for t in meta["tasks"] if "seconds" in meta["tasks"][t]]
+        clash = sorted(set(done) & set(task_info))
+        if clash:
+            raise ConfigError(f"{part}: task {clash[0]} is in more than one folder to combine")
+        part_curves = json.loads((part / "probes.json").read_text())
+        records += [r for r in json.loads((part / "records.json").read_text())
+                    if r["task"] in done]
+        for t in done:
+            task_info[t] = meta["tasks"][t]
+            models[t] = meta["models"][t]
+            if t in part_curves:
+                curves[t] = part_curves[t]
+        seconds = max(seconds, meta["seconds"])
+    order = {t: i for i, t in enumerate(cfg.tasks)}
+    records.sort(key=lambda r: order.get(r["task"], len(order)))
+    return write_all(out, cfg, records, curves, models, task_info, seconds)
 
 
 SUMMARY_METRICS = {

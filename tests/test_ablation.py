@@ -132,3 +132,29 @@ def test_bad_variant_is_a_user_error(tmp_path, capsys):
     from tdnn.cli import main
     assert main(["ablate", "--quick", "--out", str(tmp_path), "--variants", "none,max9"]) == 2
     assert "max9" in capsys.readouterr().err
+
+
+def test_combine_merges_disjoint_task_folders(tmp_path):
+    from tdnn import config
+    cfg = config.from_dict(ablation.AblationConfig, {"tasks": ["a", "b"], "variants": ["none"]})
+
+    def part(name, task, values):
+        folder = tmp_path / name
+        recs = [{"task": task, "condition": "clean", "variant": v, "seed": s,
+                 "metric": "accuracy", "value": x}
+                for v, xs in values.items() for s, x in enumerate(xs)]
+        models = {task: {v: {"params": 10, "receptive_field_frames": 15,
+                             "output_stride_frames": 1, "macs_per_second": 1.0,
+                             "train_seconds": 1.0} for v in values}}
+        ablation.write_all(folder, cfg, recs, {}, models, {task: {"seconds": 1.0}}, 5.0)
+        return folder
+
+    a = part("a", "a", {"none": REF, "max2-early": POOL})
+    b = part("b", "b", {"none": POOL, "max2-early": REF})
+    result = ablation.combine([b, a], tmp_path / "all", cfg)
+    rows = {(r.task, r.variant): r for r in result["rows"]}
+    assert [r.task for r in result["rows"]] == ["a", "a", "b", "b"]  # config's task order
+    assert rows[("a", "max2-early")].p_value == pytest.approx(welch_by_hand(POOL, REF))
+    assert rows[("b", "max2-early")].values == REF
+    with pytest.raises(ConfigError):
+        ablation.combine([a, a], tmp_path / "twice", cfg)

@@ -6,8 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..ablation import AblationConfig
 
 NAME = "ablate"
 
@@ -40,12 +44,15 @@ def register(subparsers) -> None:
                    help="comma list of variants (none, max3-early, avg2-late-dec, stride2-early, "
                         "cnn2d, ...); default: the config's")
     p.add_argument("--seeds", default=None, help="comma list of seeds; default: the config's")
+    p.add_argument("--combine", nargs="+", type=Path, default=None, metavar="DIR",
+                   help="instead of running, merge finished ablation folders that ran disjoint "
+                        "--tasks (e.g. two processes in parallel) into --out")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set pairs_fit.epochs=6 (repeatable)")
     p.set_defaults(func=run)
 
 
-def resolve(args) -> "AblationConfig":  # noqa: F821 - imported lazily below
+def resolve(args) -> AblationConfig:
     """The AblationConfig from defaults < --config file < --quick < --set/--tasks/... options."""
     from .. import config
     from ..ablation import QUICK, AblationConfig
@@ -76,6 +83,15 @@ def run(args) -> int:
         print("note: with one seed there is no std and no significance test", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     config.save(cfg, args.out / "config.yaml")
+    if args.combine:
+        missing = [d for d in args.combine if not (d / "results.json").is_file()]
+        if missing:
+            raise UserError(f"--combine {missing[0]}: no results.json; name folders written by "
+                            "`tdnn ablate`")
+        result = ablation.combine(args.combine, args.out, cfg)
+        print(f"combined {len(args.combine)} folders: {len(result['rows'])} table rows; "
+              f"table {result['paths']['md']}")
+        return 0
     log_file = (args.out / "ablation.log").open("a")
     start = time.time()
 
