@@ -1,6 +1,6 @@
-"""Pooling ablation recipe: the `tdnn ablate` run with this folder's config.toml.
+"""Pooling ablation recipe: `tdnn ablate` with this folder's config.toml.
 
-    tdnn recipe pooling-ablation --out runs/pooling_ablation          # ~25-35 min on 2 CPU cores
+    tdnn recipe pooling-ablation --out runs/pooling_ablation          # the default ablation
     tdnn recipe pooling-ablation --out runs/pooling_ablation --quick  # ~1 min smoke test
 
 Stages (all in tdnn.ablation): 0. build the synthetic corpora that are missing (minimal pairs,
@@ -11,22 +11,33 @@ summary.md, variants.md, probes.json and plots/ into --out.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from tdnn.cli import ablate
+from tdnn.errors import UserError
 
 HERE = Path(__file__).parent
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """`tdnn ablate`'s options, with this recipe's config.toml as the default --config."""
+    p = argparse.ArgumentParser(prog="tdnn recipe pooling-ablation", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ablate.add_options(p)
+    p.set_defaults(config=HERE / "config.toml")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run `tdnn ablate` with this recipe's config.toml unless --config names another file."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--config" not in argv:
-        argv = ["--config", str(HERE / "config.toml"), *argv]
-    from tdnn.cli import main as tdnn_main
-    return tdnn_main([ablate.NAME, *argv])
+    """Run the ablation (or --combine) as `tdnn ablate` would."""
+    return ablate.run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except UserError as e:
+        print(f"pooling-ablation: error: {e}", file=sys.stderr)
+        sys.exit(2)

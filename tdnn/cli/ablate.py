@@ -26,6 +26,12 @@ def register(subparsers) -> None:
                     "t-test vs no pooling), probes.json, variants.md and plots/ into --out. "
                     "Synthetic corpora are built in --data-dir when missing.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_options(p)
+    p.set_defaults(func=run)
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The options of `tdnn ablate` (also used by the pooling_ablation recipe's parser)."""
     p.add_argument("--out", type=Path, default=Path("runs/pooling_ablation"),
                    help="output folder for tables, plots and raw records")
     p.add_argument("--config", type=Path, default=None,
@@ -49,7 +55,6 @@ def register(subparsers) -> None:
                         "--tasks (e.g. two processes in parallel) into --out")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set pairs_fit.epochs=6 (repeatable)")
-    p.set_defaults(func=run)
 
 
 def resolve(args) -> AblationConfig:
