@@ -157,7 +157,9 @@ def export_program(model: nn.Module, frontend: Frontend, path: str | Path,
     with torch.no_grad():
         program = torch.export.export(
             module, (x,), dynamic_shapes=({0: batch, x.dim() - 1: torch.export.Dim.AUTO},))
-    torch.export.save(program, str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "No complete tensor found": CPU weights
+        torch.export.save(program, str(path))
     return path
 
 
