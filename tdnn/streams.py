@@ -148,7 +148,7 @@ def plot_det(curves: dict[str, dict], path: str | Path,
     ax.set_ylabel("miss rate (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small", loc="upper right")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
