@@ -13,6 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _color(i: int, n: int):
+    """Distinct colours for up to 20 lines (matplotlib's 10-colour cycle repeats)."""
+    return plt.get_cmap("tab10" if n <= 10 else "tab20")(i % 20)
+
+
 def metric_vs_width(rows: Sequence, families: dict[str, dict[int, str]], metric: str,
                     path: str | Path, reference: str = "none", scale: float = 100.0,
                     ylabel: str = "accuracy (%)") -> None:
@@ -43,7 +48,7 @@ def metric_vs_width(rows: Sequence, families: dict[str, dict[int, str]], metric:
                     ss.append(s)
             if len(xs) > (1 if ref else 0):
                 ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=label)
-        ax.set(title=f"{task} ({cond})", xlabel="pooling width (1 = none)", ylabel=ylabel)
+        ax.set(title=f"{task} ({cond})", xlabel="pooling width or stride (1 = none)", ylabel=ylabel)
         ax.set_xticks(range(1, 5))
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(panels):]:
@@ -60,16 +65,16 @@ def boundary_curves(curves: dict[str, dict], path: str | Path,
 
     `curves` maps a variant to a `probes.boundary_posteriors` result (offsets, left, right).
     """
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, ax = plt.subplots(figsize=(8.6, 4))
     for i, (name, c) in enumerate(curves.items()):
-        color = f"C{i}"
+        color = _color(i, len(curves))
         ax.plot(c["offsets"], c["left"], "-", color=color, label=f"{name}: left phone")
         ax.plot(c["offsets"], c["right"], "--", color=color, label=f"{name}: right phone")
     ax.axvline(-0.5, color="k", lw=0.8)
     ax.set(xlabel="frame offset from the reference boundary", ylabel="mean posterior",
            title=title, ylim=(0, 1))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -78,13 +83,14 @@ def boundary_curves(curves: dict[str, dict], path: str | Path,
 def jitter_curves(curves: dict[str, dict[int, float]], path: str | Path,
                   ylabel: str = "predictions changed (%)", title: str = "jitter probe") -> None:
     """Prediction change against segment shift in frames, one line per variant."""
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for name, by_shift in curves.items():
+    fig, ax = plt.subplots(figsize=(8.6, 4))
+    for i, (name, by_shift) in enumerate(curves.items()):
         shifts = sorted(by_shift)
-        ax.plot(shifts, [100 * by_shift[k] for k in shifts], "o-", label=name)
+        ax.plot(shifts, [100 * by_shift[k] for k in shifts], "os^vD"[i % 5] + "-",
+                color=_color(i, len(curves)), label=name)
     ax.set(xlabel="shift of one phone segment (frames)", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -94,8 +100,12 @@ def pair_confusions(confusions: dict[str, np.ndarray], words: Sequence[str], pat
                     title: str = "minimal-pair confusion") -> None:
     """Row-normalised confusion among minimal-pair words, one panel per variant."""
     n = len(confusions)
-    size = max(3.5, 0.22 * len(words) + 1.5)
-    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False)
+    cols = min(2, n)
+    rows = -(-n // cols)
+    size = max(3.5, 0.16 * len(words) + 1.5)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
     for ax, (name, cm) in zip(axes.flat, confusions.items()):
         cm = np.asarray(cm, float)
         rows = cm.sum(1, keepdims=True)
