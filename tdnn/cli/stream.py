@@ -54,6 +54,12 @@ def run(args) -> int:
         raise UserError(f"--chunk-ms {args.chunk_ms}: use a positive number of milliseconds")
     loaded = load_run(args.run)
     inf.Detector(loaded.labels, args.threshold, args.refractory)  # checks the options
+    if loaded.frontend.cfg.normalize != "none":
+        print(f"tdnn stream: note: the model normalises per utterance "
+              f"(frontend.normalize={loaded.frontend.cfg.normalize}); a stream normalises each "
+              "frame over the clip-long window ending at it, which costs accuracy; models "
+              "trained with frontend.normalize=none stream better (docs/benchmarks.md)",
+              file=sys.stderr)
     if args.eval is not None:
         if args.out is None:
             raise UserError("--eval needs --out FOLDER for metrics.json and det.png")
