@@ -180,13 +180,14 @@ QUICK = {"tasks": ["pairs", "phones", "bdg"], "variants": ["none", "max3-early",
 # ---------------------------------------------------------------- data
 
 def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], log=print) -> None:
-    """Build each synthetic corpus the tasks need (pairs, kws, phones, bdg) unless it exists."""
+    """Build each synthetic corpus the tasks need (pairs, kws, phones, bdg) whose folder is
+    missing or empty; a non-empty folder (e.g. a real TIMIT copy as `phones`) is used as it is."""
     from data_prep import espeak, synth_commands, synth_phones, words
     accents = list(espeak.ENGLISH_ACCENTS)
     variants = synth_commands.all_variants()
     for name in sorted(needed):
         out = data_dir / name
-        if (out / "manifest.csv").is_file() or (out / "TRAIN").is_dir():
+        if out.is_dir() and any(out.iterdir()):  # never write into an existing corpus
             continue
         t0 = time.time()
         if name in ("pairs", "kws"):
