@@ -29,7 +29,7 @@ def test_speech_commands_recipe_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     sets = [x for item in TINY + ["epochs=2"] for x in ("--set", item)]
     code = cli_main(["recipe", "speech-commands", "--out", str(run), "--data-dir", str(corpus),
-                     "--heldout", str(voices), "--seed", "1", *sets])
+                     "--heldout", str(voices), "--seed", "1", "--baseline-epochs", "1", *sets])
     assert code == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["seed"] == 1
