@@ -112,3 +112,27 @@ def test_torchrun_two_processes(tmp_path):
     for g in res["grads"]:
         torch.testing.assert_close(torch.tensor(g[0]), expected)
     assert (tmp_path / "written_by").read_text() == "0"
+
+
+def test_features_shards_cover_the_inputs_once(tmp_path, capsys):
+    import numpy as np
+
+    from sc_fixture import make_corpus
+    from tdnn.cli import main
+
+    corpus = make_corpus(tmp_path / "corpus", words=("yes", "no"), speakers=3, takes=1)
+    clips = sorted(p.relative_to(corpus).with_suffix(".npy").as_posix()
+                   for p in corpus.rglob("*.wav"))
+    for i in range(2):
+        out = tmp_path / f"share{i}"
+        assert main(["features", str(corpus), "--out", str(out), "--shard", f"{i}/2",
+                     "--no-progress"]) == 0
+    shares = [sorted(p.relative_to(tmp_path / f"share{i}").as_posix()
+                     for p in (tmp_path / f"share{i}").rglob("*.npy")) for i in range(2)]
+    assert shares == [clips[0::2], clips[1::2]]  # files sorted, dealt out
+    assert main(["features", str(corpus), "--out", str(tmp_path / "a"), "--archive", "f.npz",
+                 "--shard", "1/2", "--no-progress"]) == 0
+    keys = sorted(np.load(tmp_path / "a" / "f.shard1of2.npz").files)
+    assert keys == [c[:-len(".npy")] for c in clips[1::2]]
+    assert main(["features", str(corpus), "--out", str(tmp_path / "b"), "--shard", "2/2"]) == 2
+    assert "--shard" in capsys.readouterr().err

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import audio, config
+from .. import audio, config, distributed
 from ..errors import UserError
 from ..features import Frontend, FrontendConfig
 
@@ -92,6 +92,10 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32,
                    help="files loaded and analysed together (equal lengths share one batch)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="process only share I of N (every N-th file from the I-th, I = 0..N-1), "
+                        "so N jobs cover the inputs once; 'rank' takes I/N from torchrun's "
+                        "RANK/WORLD_SIZE. Each share writes its own failed list and archive")
     p.set_defaults(func=run)
 
 
@@ -254,6 +258,16 @@ def run(args) -> int:
     if not items:
         raise UserError(f"no audio files found in {' '.join(args.inputs)}; "
                         f"looked for {', '.join(sorted(AUDIO_SUFFIXES))}")
+    failed_name = FAILED_NAME
+    if args.shard is not None:
+        info = distributed.env_info()
+        index, count = ((info.rank, info.world_size) if args.shard == "rank"
+                        else distributed.parse_shard(args.shard))
+        items = distributed.shard(items, index, count)
+        tag = f".shard{index}of{count}"
+        failed_name = Path(FAILED_NAME).stem + tag + ".txt"
+        if args.archive:
+            args.archive = Path(args.archive).stem + tag + ".npz"
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     config.save(cfg, out / CONFIG_NAME)
@@ -265,9 +279,9 @@ def run(args) -> int:
         print(f"tdnn features: failed: {reason}" if path in reason
               else f"tdnn features: failed: {path}: {reason}", file=sys.stderr)
     if failures:
-        (out / FAILED_NAME).write_text("".join(f"{p}\t{r}\n" for p, r in failures))
+        (out / failed_name).write_text("".join(f"{p}\t{r}\n" for p, r in failures))
     where = out / args.archive if args.archive else out
     print(f"tdnn features: {len(done)} written to {where}, {len(failures)} failed"
-          f" (listed in {out / FAILED_NAME})" if failures else
+          f" (listed in {out / failed_name})" if failures else
           f"tdnn features: {len(done)} written to {where}")
     return 1 if failures else 0
