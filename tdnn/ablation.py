@@ -179,12 +179,14 @@ QUICK = {"tasks": ["pairs", "phones", "bdg"], "variants": ["none", "max3-early",
 
 # ---------------------------------------------------------------- data
 
-def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], log=print) -> None:
+def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], log=print) -> int:
     """Build each synthetic corpus the tasks need (pairs, kws, phones, bdg) whose folder is
-    missing or empty; a non-empty folder (e.g. a real TIMIT copy as `phones`) is used as it is."""
+    missing or empty; a non-empty folder (e.g. a real TIMIT copy as `phones`) is used as it is.
+    Items the synthesiser failed on are logged (file and reason); returns how many failed."""
     from data_prep import espeak, synth_commands, synth_phones, words
     accents = list(espeak.ENGLISH_ACCENTS)
     variants = synth_commands.all_variants()
+    n_failed = 0
     for name in sorted(needed):
         out = data_dir / name
         if out.is_dir() and any(out.iterdir()):  # never write into an existing corpus
@@ -206,8 +208,12 @@ def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], log=pr
             result = synth_phones.build_bdg(out, cfg.bdg_speakers, seed=cfg.data_seed,
                                             accents=accents, variants=variants, jobs=1,
                                             progress=False)
-        failed = len(result.get("failures", []))
-        log(f"built {out} in {time.time() - t0:.0f} s ({failed} failed items)")
+        failures = result.get("failures", [])
+        for item, reason in failures:
+            log(f"failed: {out / item}: {reason}")
+        n_failed += len(failures)
+        log(f"built {out} in {time.time() - t0:.0f} s ({len(failures)} failed items)")
+    return n_failed
 
 
 def corpus_of(task: str) -> str:
@@ -347,7 +353,7 @@ def run(cfg: AblationConfig, out_dir: str | Path, log=print) -> dict:
     for name in cfg.variants + cfg.kws_variants + cfg.stress_variants:
         parse_variant(name)
     data_dir = Path(cfg.data_dir) if cfg.data_dir else out / "data"
-    ensure_corpora(cfg, data_dir, {corpus_of(t) for t in cfg.tasks}, log)
+    failed = ensure_corpora(cfg, data_dir, {corpus_of(t) for t in cfg.tasks}, log)
     records, extras, models, task_info = [], {}, {}, {}
     started = time.time()
     for task_name in cfg.tasks:
@@ -373,7 +379,8 @@ def run(cfg: AblationConfig, out_dir: str | Path, log=print) -> dict:
                 log(f"[{task_name}] {vname} seed {seed}: {shown} ({info['train_seconds']:.1f} s)")
         task_info[task_name]["seconds"] = round(time.time() - t0, 1)
         write_outputs(out, cfg, records, extras, models, task_info, time.time() - started)
-    return write_outputs(out, cfg, records, extras, models, task_info, time.time() - started)
+    result = write_outputs(out, cfg, records, extras, models, task_info, time.time() - started)
+    return {**result, "failed_items": failed}
 
 
 def _mean_curves(runs: list[dict], key: str) -> dict | None:

@@ -72,22 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def stage_data(cfg: PhonemesConfig, args) -> tuple[Path, Path]:
-    """Stage 0: the corpora (given folders, or synthetic ones built once under OUT/data)."""
+def stage_data(cfg: PhonemesConfig, args) -> tuple[Path, Path, int]:
+    """Stage 0: the corpora (given folders, or synthetic ones built once under OUT/data);
+    also how many items the synthesiser failed on (each printed with its reason)."""
     from data_prep import espeak, synth_commands, synth_phones
     accents, variants = list(espeak.ENGLISH_ACCENTS), synth_commands.all_variants()
     phones = args.data_dir or args.out / "data" / "phones"
     bdg = args.bdg_dir or args.out / "data" / "bdg"
+    failures = []
     if args.data_dir is None and "phones" not in args.skip and not (phones / "TRAIN").is_dir():
         print(f"building {phones} ...", flush=True)
-        synth_phones.build_timit(phones, cfg.phones_speakers, cfg.phones_sentences, seed=0,
-                                 accents=accents, variants=variants, test_fraction=0.25,
-                                 jobs=2, progress=False)
+        failures += synth_phones.build_timit(
+            phones, cfg.phones_speakers, cfg.phones_sentences, seed=0, accents=accents,
+            variants=variants, test_fraction=0.25, jobs=2, progress=False)["failures"]
     if args.bdg_dir is None and "bdg" not in args.skip and not (bdg / "manifest.csv").is_file():
         print(f"building {bdg} ...", flush=True)
-        synth_phones.build_bdg(bdg, cfg.bdg_speakers, seed=0, accents=accents,
-                               variants=variants, jobs=2, progress=False)
-    return phones, bdg
+        failures += synth_phones.build_bdg(bdg, cfg.bdg_speakers, seed=0, accents=accents,
+                                           variants=variants, jobs=2, progress=False)["failures"]
+    for item, reason in failures:
+        print(f"failed: {item}: {reason}", file=sys.stderr)
+    return phones, bdg, len(failures)
 
 
 def stage_phones(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, cfg.threads))
     args.out.mkdir(parents=True, exist_ok=True)
     config.save(cfg, args.out / "config.yaml")
-    phones_root, bdg_root = stage_data(cfg, args)
+    phones_root, bdg_root, failed = stage_data(cfg, args)
     metrics: dict = {"seed": cfg.seed, "config": dataclasses.asdict(cfg)}
     if "phones" not in args.skip:
         metrics["phones"] = stage_phones(cfg, phones_root, args.out)
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     runs.write_json(metrics, args.out / "metrics.json")
     (args.out / "report.md").write_text(report_markdown(metrics))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'report.md'}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

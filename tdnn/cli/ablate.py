@@ -112,4 +112,8 @@ def run(args) -> int:
         log_file.close()
     print(f"ablation: {len(result['rows'])} table rows in {result['seconds'] / 60:.1f} min; "
           f"table {result['paths']['md']}")
+    if result["failed_items"]:
+        print(f"ablation: {result['failed_items']} corpus items failed (listed in the log)",
+              file=sys.stderr)
+        return 1
     return 0
