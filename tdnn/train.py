@@ -25,11 +25,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import config as config_mod
+from . import distributed
 from . import plots
 from .augment import AugmentConfig, Augmenter, spec_augment
 from .data import speech_commands as sc
 from .errors import ConfigError, UserError
-from .evaluate import evaluate_probs, predict_dataset
+from .evaluate import predict_dataset
 from .features import Frontend, FrontendConfig
 from .models import ModelConfig, build_model, resolve_config
 from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkpoint, write_json
@@ -236,24 +237,28 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         raise UserError(f"{out_dir}: already holds a run; pass --resume to continue it or "
                         "choose a new --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    handler = _logger(out_dir)
+    handler = _logger(out_dir) if distributed.is_main() else None  # rank 0 logs
     try:
         return _train(cfg, out_dir, resume, on_step)
     finally:
-        log.removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
 
 
 def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
     """The training loop (see `train`)."""
     torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
+    dinfo = distributed.init()  # one process, or one of several under torchrun
+    device = torch.device(dinfo.device) if dinfo.distributed else pick_device(cfg.device)
     use_amp = cfg.amp and device.type == "cuda"
-    config_mod.save(cfg, out_dir / CONFIG)
+    if dinfo.is_main:
+        config_mod.save(cfg, out_dir / CONFIG)
     data = build_data(cfg)
     seed_everything(cfg.seed)
     frontend = Frontend(cfg.frontend).to(device)
     model = build_model(cfg.model, frontend.dim, len(data.labels)).to(device)
+    net = distributed.wrap_model(model, dinfo)  # DDP averages gradients over ranks
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                                   weight_decay=cfg.optim.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -280,16 +285,15 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
         seed = epoch_seed(cfg.seed, epoch)
         seed_everything(seed)
         data.train.set_epoch(epoch)
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(data.train, data.epoch_indices(seed)),
-            batch_size=cfg.batch_size, shuffle=True, drop_last=False,
-            num_workers=cfg.data.workers, generator=torch.Generator().manual_seed(seed))
-        spec_gen = torch.Generator().manual_seed(seed)
+        loader = distributed.rank_loader(
+            torch.utils.data.Subset(data.train, data.epoch_indices(seed)), cfg.batch_size,
+            dinfo, seed, drop_last=False, num_workers=cfg.data.workers)
+        spec_gen = torch.Generator().manual_seed(seed + dinfo.rank)
         model.train()
         seen = correct = 0
         loss_sum = 0.0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not cfg.progress)
+                   disable=not cfg.progress or not dinfo.is_main)
         for waves, targets in bar:
             waves, targets = waves.to(device), targets.to(device)
             for group in optimizer.param_groups:
@@ -297,7 +301,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
             with torch.no_grad():
                 feats = spec_augment(frontend(waves), cfg.augment, spec_gen)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(feats)
+                logits = net(feats)
                 loss = F.cross_entropy(logits.float(), targets,
                                        label_smoothing=cfg.optim.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -314,6 +318,9 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             if on_step is not None:
                 on_step(state["step"])
+        totals = distributed.reduce_sums({"seen": seen, "correct": correct, "loss": loss_sum},
+                                         device)
+        seen, correct, loss_sum = int(totals["seen"]), int(totals["correct"]), totals["loss"]
         train_time = time.perf_counter() - started
         val = validate(model, frontend, data.validation, data.labels, cfg, device)
         row = {"epoch": epoch + 1, "step": state["step"], "lr": optimizer.param_groups[0]["lr"],
@@ -328,18 +335,22 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
             state["best"] = {"epoch": row["epoch"], "val_accuracy": row["val_accuracy"],
                              "val_loss": row["val_loss"]}
             state["bad_epochs"] = 0
-            save_checkpoint({"state_dict": model.state_dict(), "config": config_mod.to_dict(cfg),
-                             "labels": data.labels, "epoch": row["epoch"]}, out_dir / BEST)
+            if dinfo.is_main:
+                save_checkpoint({"state_dict": model.state_dict(),
+                                 "config": config_mod.to_dict(cfg), "labels": data.labels,
+                                 "epoch": row["epoch"]}, out_dir / BEST)
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scaler": scaler.state_dict(), "state": state}, out_dir / LAST)
-        _write_metrics(out_dir, state, n_params, steps_per_epoch)
+        if dinfo.is_main:
+            save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scaler": scaler.state_dict(), "state": state}, out_dir / LAST)
+        _write_metrics(out_dir, state, n_params, steps_per_epoch, dinfo.is_main)
     if cfg.patience and state["bad_epochs"] >= cfg.patience:
         log.info("early stop: no better validation accuracy in %d epochs", cfg.patience)
-    plots.training_curves(state["history"], out_dir / "curves.png", title=str(out_dir.name))
-    return _write_metrics(out_dir, state, n_params, steps_per_epoch)
+    if dinfo.is_main:
+        plots.training_curves(state["history"], out_dir / "curves.png", title=str(out_dir.name))
+    return _write_metrics(out_dir, state, n_params, steps_per_epoch, dinfo.is_main)
 
 
 def _better(row: dict, best: dict | None) -> bool:
@@ -352,24 +363,34 @@ def _better(row: dict, best: dict | None) -> bool:
 
 @torch.no_grad()
 def validate(model, frontend, dataset, labels, cfg: TrainConfig, device) -> dict:
-    """Accuracy and (unsmoothed) cross-entropy on a clip dataset."""
+    """Accuracy and (unsmoothed) cross-entropy on a clip dataset (under DDP each rank scores
+    its share and the sums are reduced)."""
+    dinfo = distributed.info()
+    if dinfo.distributed:
+        share = distributed.shard(range(len(dataset)), dinfo.rank, dinfo.world_size)
+        dataset = torch.utils.data.Subset(dataset, share)
     probs, targets, errors = predict_dataset(model, frontend, dataset, cfg.eval_batch_size,
                                              device, cfg.data.clip_samples)
-    if errors:
-        first = next(iter(errors.values()))
-        raise UserError(f"{len(errors)} validation clips unreadable, e.g. {first}")
     picked = probs[np.arange(len(targets)), targets]
-    metrics = evaluate_probs(probs, targets, labels)
-    return {"accuracy": metrics["accuracy"],
-            "loss": float(-np.log(np.clip(picked, 1e-12, None)).mean())}
+    sums = distributed.reduce_sums({
+        "n": len(targets), "errors": len(errors),
+        "correct": float((probs.argmax(1) == targets).sum()) if len(targets) else 0.0,
+        "nll": float(-np.log(np.clip(picked, 1e-12, None)).sum())}, device)
+    if sums["errors"]:
+        first = next(iter(errors.values()), "(on another rank)")
+        raise UserError(f"{int(sums['errors'])} validation clips unreadable, e.g. {first}")
+    return {"accuracy": sums["correct"] / sums["n"], "loss": sums["nll"] / sums["n"]}
 
 
-def _write_metrics(out_dir: Path, state: dict, n_params: int, steps_per_epoch: int) -> dict:
-    """Write `metrics.json`: per-epoch history, best epoch, parameter count."""
+def _write_metrics(out_dir: Path, state: dict, n_params: int, steps_per_epoch: int,
+                   write: bool = True) -> dict:
+    """Write `metrics.json` (if `write`; rank 0 under DDP): per-epoch history, best epoch,
+    parameter count."""
     history = state["history"]
     metrics = {"params": n_params, "epochs_run": len(history), "steps_per_epoch": steps_per_epoch,
                "best": state["best"], "history": history,
                "train_seconds_per_epoch": (float(np.mean([h["train_seconds"] for h in history]))
                                            if history else None)}
-    write_json(metrics, out_dir / METRICS)
+    if write:
+        write_json(metrics, out_dir / METRICS)
     return metrics

@@ -114,6 +114,77 @@ def test_torchrun_two_processes(tmp_path):
     assert (tmp_path / "written_by").read_text() == "0"
 
 
+TRAIN_OPTIONS = [
+    "epochs=2", "batch_size=16", "eval_batch_size=64", "threads=1", "progress=false", "seed=3",
+    "device=cpu", "data.task=12", "frontend.n_mels=16",
+    "model.layers=[{dim: 12, context: [-2, 0, 2]}, {dim: 12, context: [0]}]",
+    "model.batch_norm=false", "augment.noise_prob=0", "augment.shift_ms=0",
+    "augment.speed_prob=0", "augment.vtlp_prob=0", "augment.reverb_prob=0",
+    "augment.bandlimit_prob=0", "augment.gain_db=[0, 0]", "augment.freq_masks=0",
+    "augment.time_masks=0"]
+
+TRAIN_WORKER = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import torch.distributed as dist
+    from tdnn import config, distributed
+    from tdnn.train import TrainConfig, train
+    shares = []
+    plain_loader = distributed.rank_loader
+
+    def spy(*args, **kwargs):  # record this rank's share of each epoch
+        loader = plain_loader(*args, **kwargs)
+        shares.append([int(i) for i in loader.sampler])
+        return loader
+
+    distributed.rank_loader = spy
+    cfg = config.load(TrainConfig, overrides=sys.argv[2:])
+    train(cfg, sys.argv[1])
+    assert dist.is_initialized() and dist.get_world_size() == 2
+    (Path(sys.argv[1]) / f"shares{dist.get_rank()}.json").write_text(json.dumps(shares))
+""")
+
+
+def test_ddp_training_matches_single_process(tmp_path):
+    """2 processes x 8 clips = 1 process x 16 clips per step: same final weights and metrics.
+
+    Without batch norm, dropout and augmentation (the parts that legitimately draw per rank),
+    a DDP step on the ranks' halves of a global batch is the single-process step on it."""
+    from sc_fixture import make_corpus
+    from tdnn import config
+    from tdnn.runs import load_checkpoint
+    from tdnn.train import TrainConfig, train
+
+    corpus = make_corpus(tmp_path / "corpus", speakers=12, takes=2)
+    options = TRAIN_OPTIONS + [f"data.root={corpus}"]
+    single = train(config.load(TrainConfig, overrides=options), tmp_path / "single")
+    assert single["steps_per_epoch"] == 6  # 96 clips: the batches divide evenly
+    script = tmp_path / "train_worker.py"
+    script.write_text(TRAIN_WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           str(script), str(tmp_path / "ddp")] + options
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = load_checkpoint(tmp_path / "single" / "model.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "ddp" / "model.pt")["state_dict"]
+    shares = [json.loads((tmp_path / "ddp" / f"shares{r}.json").read_text()) for r in (0, 1)]
+    for epoch in range(2):  # each rank trained on its own half of every epoch
+        halves = shares[0][epoch], shares[1][epoch]
+        assert len(halves[0]) == len(halves[1]) == 48
+        assert sorted(halves[0] + halves[1]) == list(range(96))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+    ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    for s_row, d_row in zip(single["history"], ddp["history"]):
+        assert d_row["train_accuracy"] == s_row["train_accuracy"]
+        assert d_row["val_accuracy"] == s_row["val_accuracy"]
+        assert d_row["train_loss"] == pytest.approx(s_row["train_loss"], rel=1e-4)
+        assert d_row["val_loss"] == pytest.approx(s_row["val_loss"], rel=1e-4)
+    assert single["history"][-1]["train_loss"] < single["history"][0]["train_loss"]
+
+
 def test_features_shards_cover_the_inputs_once(tmp_path, capsys):
     import numpy as np
 
