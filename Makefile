@@ -28,3 +28,4 @@ docs: install-test
 bench: install
 	$(PIP) install -q -e ".[bench]"
 	$(PY) bench/frontend.py
+	$(PY) bench/inference.py
