@@ -20,7 +20,7 @@ test: install-test
 	$(PY) -m pytest -q
 
 test-slow: install-test
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]  # exit 5: no test is marked slow now
 
 docs: install-test
 	$(PY) -m mkdocs build --strict
