@@ -3,6 +3,7 @@ r"""`tdnn prepare`: build the embedded synthetic corpora with eSpeak NG.
     tdnn prepare synth-commands --out data/synth_commands   # Speech Commands layout
     tdnn prepare synth-phones --out data/synth_timit        # TIMIT layout, aligned phones
     tdnn prepare synth-bdg --out data/synth_bdg             # b/d/g + vowel syllables
+    tdnn prepare heldout-tts --out data/heldout_tts         # Flite/Festival test voices
 
 Hold voices out to measure robustness to voices training never heard, e.g.
     tdnn prepare synth-commands --out data/sc_train --exclude-accents en-029,en-gb-scotland \
@@ -19,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from data_prep import heldout_tts
+
 from ..errors import UserError
 
 NAME = "prepare"
@@ -34,6 +37,7 @@ def register(subparsers) -> None:
     _commands_parser(sub)
     _phones_parser(sub)
     _bdg_parser(sub)
+    heldout_tts.register(sub)
 
 
 def _common(p: argparse.ArgumentParser, speakers: int) -> None:
