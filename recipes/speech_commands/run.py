@@ -76,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     timings = {}
 
     t = time.perf_counter()
-    data_dir = args.data_dir or stage_corpus(args.corpus_dir or out / "data", args)
+    data_dir = (sc.open_corpus(args.data_dir, out / "corpus") if args.data_dir
+                else stage_corpus(args.corpus_dir or out / "data", args))
+    cfg = config.load(TrainConfig, args.config, [
+        *args.overrides, f"data.root={data_dir}", f"data.task={args.task}", f"seed={args.seed}"])
     heldout = [] if args.no_heldout else (args.heldout or stage_heldout_tts(out / "heldout_tts",
                                                                             args.seed))
     timings["corpus_seconds"] = time.perf_counter() - t
-
-    cfg = config.load(TrainConfig, args.config, [
-        *args.overrides, f"data.root={data_dir}", f"data.task={args.task}", f"seed={args.seed}"])
     models = {"kws": (cfg, out)}
     if args.baseline != "none":
         base_cfg = dataclasses.replace(cfg, model=ModelConfig(preset=args.baseline),
