@@ -11,7 +11,7 @@ import pytest
 
 from tdnn import config
 from tdnn.cli import main as cli_main
-from tdnn.cli.predict import loudest_window
+from tdnn.inference import loudest_window
 from tdnn.data import speech_commands as sc
 from tdnn.evaluate import clip_metrics, markdown_report, metrics_from_confusion
 from tdnn.train import TrainConfig, train

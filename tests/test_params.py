@@ -7,7 +7,7 @@ import torch
 
 from tdnn.cli import main
 from tdnn.layers import ScanningMLP, TDNNLayer
-from tdnn.models import LayerSpec, ModelConfig, build_model
+from tdnn.models import ModelConfig, build_model
 from tdnn.params import (compare_scanning, count_params, distributed_params, tdnn_layer_params,
                          undistributed_params, window_frames)
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..inference import loudest_window  # noqa: F401  (the window rule; imported from here too)
 
 
 def register(subparsers) -> None:
