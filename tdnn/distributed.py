@@ -77,8 +77,13 @@ def init(backend: str | None = None) -> DistInfo:
 
 
 def cleanup() -> None:
-    """Leave the process group if this process joined one."""
+    """Leave the process group if this process joined one.
+
+    The barrier keeps a rank from tearing down its gloo connections while a peer is still using
+    them (seen here under load: the peer died in C++ with "terminate called without an active
+    exception")."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
