@@ -142,6 +142,7 @@ TRAIN_WORKER = textwrap.dedent("""
     train(cfg, sys.argv[1])
     assert dist.is_initialized() and dist.get_world_size() == 2
     (Path(sys.argv[1]) / f"shares{dist.get_rank()}.json").write_text(json.dumps(shares))
+    distributed.cleanup()
 """)
 
 

@@ -33,6 +33,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Resolve the config and train."""
+    from .. import distributed
     from ..train import TrainConfig, train
 
     overrides = list(args.overrides)
@@ -42,7 +43,12 @@ def run(args) -> int:
     if args.resume and path is None and (args.out / CONFIG).is_file():
         path = args.out / CONFIG
     cfg = config.load(TrainConfig, path, overrides)
-    metrics = train(cfg, args.out, resume=args.resume)
+    try:
+        metrics = train(cfg, args.out, resume=args.resume)
+    finally:
+        distributed.cleanup()  # under torchrun: leave the process group before exiting
+    if not distributed.is_main():
+        return 0
     best = metrics["best"] or {}
     print(f"{args.out}: best validation accuracy {100 * best.get('val_accuracy', 0):.2f}% "
           f"(epoch {best.get('epoch')}), {metrics['params']} parameters")
