@@ -24,7 +24,6 @@ import torch
 
 from tdnn import config, featfit, framemetrics, probes, runs
 from tdnn import ablation_tasks as tasks
-from tdnn.errors import UserError
 from tdnn.featfit import FitConfig
 from tdnn.features import FrontendConfig
 from tdnn.models import LayerSpec, ModelConfig, build_model, summary
@@ -212,9 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as e:
-        print(f"phonemes: error: {e}", file=sys.stderr)
-        sys.exit(2)
+if __name__ == "__main__":  # same as `tdnn recipe phonemes ...`, user errors as one line
+    from tdnn.cli import main as tdnn_main
+
+    sys.exit(tdnn_main(["recipe", "phonemes", *sys.argv[1:]]))

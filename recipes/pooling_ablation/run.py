@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from tdnn.cli import ablate
-from tdnn.errors import UserError
 
 HERE = Path(__file__).parent
 
@@ -35,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     return ablate.run(build_parser().parse_args(argv))
 
 
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as e:
-        print(f"pooling-ablation: error: {e}", file=sys.stderr)
-        sys.exit(2)
+if __name__ == "__main__":  # same as `tdnn recipe pooling-ablation ...`, user errors as one line
+    from tdnn.cli import main as tdnn_main
+
+    sys.exit(tdnn_main(["recipe", "pooling-ablation", *sys.argv[1:]]))
