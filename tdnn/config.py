@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 T = TypeVar("T")
 
@@ -154,3 +150,72 @@ def to_dict(cfg: Any) -> dict:
 def save(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML (reloadable with `load`)."""
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# ---------------------------------------------------------------- the frontend's options
+# Here rather than in tdnn.features so that the command line can describe them without importing
+# torch and librosa; tdnn.features re-exports them.
+
+KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
+
+
+@dataclasses.dataclass
+class FrontendConfig:
+    """How waveforms become frames; every field is settable from a config file or the CLI."""
+
+    kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
+    sample_rate: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None  # None: next power of two >= the window
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float | None = None  # None: sample_rate / 2
+    n_mfcc: int = 13
+    deltas: int = 0  # 0, 1 (adds delta) or 2 (adds delta and delta-delta)
+    normalize: Literal["none", "mean", "meanvar"] = "none"
+    log_floor: float = 1e-10
+
+    def __post_init__(self):
+        def bad(option, why):
+            raise ConfigError(f"frontend option {option!r}: {why}")
+        if self.kind not in KINDS:
+            bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.sample_rate <= 0:
+            bad("sample_rate", "must be positive")
+        if self.win_ms <= 0 or self.hop_ms <= 0:
+            bad("win_ms/hop_ms", "window and hop must be positive")
+        win = win_samples(self)
+        if win < 2 or hop_samples(self) < 1:
+            bad("win_ms/hop_ms", "window must be >= 2 samples and hop >= 1 sample")
+        if self.n_fft is not None and (self.n_fft < win or self.n_fft % 2):
+            bad("n_fft", f"must be even and >= the window ({win} samples)")
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= nyquist:
+            bad("fmin/fmax", f"need 0 <= fmin < fmax <= {nyquist:g} Hz")
+        if self.n_mels < 1:
+            bad("n_mels", "must be >= 1")
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            bad("n_mfcc", f"must be between 1 and n_mels ({self.n_mels})")
+        if self.deltas not in (0, 1, 2):
+            bad("deltas", "must be 0, 1 or 2")
+        if self.normalize not in ("none", "mean", "meanvar"):
+            bad("normalize", "must be none, mean or meanvar")
+        if not self.log_floor > 0:
+            bad("log_floor", "must be positive")
+
+
+def win_samples(cfg: FrontendConfig) -> int:
+    """Window length in samples."""
+    return int(round(cfg.sample_rate * cfg.win_ms / 1000))
+
+
+def hop_samples(cfg: FrontendConfig) -> int:
+    """Hop length in samples."""
+    return int(round(cfg.sample_rate * cfg.hop_ms / 1000))
+
+
+def fft_size(cfg: FrontendConfig) -> int:
+    """FFT size: `n_fft`, or the next power of two >= the window."""
+    return cfg.n_fft or 1 << (win_samples(cfg) - 1).bit_length()
