@@ -2,6 +2,7 @@
 threshold and refractory period, stream scoring (hits, false alarms) and stream synthesis."""
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from tdnn import inference as inf
 from tdnn import streams
 from tdnn.errors import UserError
 from tdnn.features import Frontend, FrontendConfig
-from tdnn.models import LayerSpec, ModelConfig, build_model
+from tdnn.models import LayerSpec, ModelConfig, build_model, preset_config
 from tdnn.streams import Detection, Event
 
 LABELS = ["_silence_", "_unknown_", "yes", "no"]
@@ -139,7 +140,8 @@ def test_trailing_normalize_against_numpy():
 
 def test_unstreamable_configs_are_user_errors():
     frontend = Frontend(FrontendConfig())
-    frame = random_model(ModelConfig(preset="kaldi", layers=[LayerSpec(8, [-1, 0, 1])]), frontend)
+    kaldi = dataclasses.replace(preset_config("kaldi"), layers=[LayerSpec(8, [-1, 0, 1])])
+    frame = random_model(kaldi, frontend)
     with pytest.raises(UserError, match="clip"):
         inf.StreamScorer(frame, frontend, 16000)
 
