@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tdnn import ablation_table as at
+from tdnn.experiments import table as at
 
 REF = [0.90, 0.92, 0.91]
 POOL = [0.85, 0.88, 0.84]
@@ -71,7 +71,7 @@ def test_write_tables_formats_agree(tmp_path):
 
 # ---------------------------------------------------------------- variants
 
-from tdnn import ablation  # noqa: E402
+from tdnn.experiments import ablation  # noqa: E402
 from tdnn.errors import ConfigError  # noqa: E402
 
 CONTEXTS = [[-2, -1, 0, 1, 2], [-2, 0, 2], [-3, 0, 3], [0]]
