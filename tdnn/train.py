@@ -34,6 +34,7 @@ from .data import speech_commands as sc
 from .errors import ConfigError, UserError
 from .evaluate import predict_dataset
 from .features import Frontend
+from .layers import constrain_
 from .models import build_model, resolve_config
 from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkpoint, write_json
 
@@ -258,6 +259,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             scaler.step(optimizer)
             scaler.update()
+            constrain_(model)  # TDNN-F factors back towards semi-orthogonal (no-op otherwise)
             state["step"] += 1
             seen += len(targets)
             loss_sum += loss.item() * len(targets)
