@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing
+import os
 import sys
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
@@ -23,7 +24,9 @@ import torch
 from tqdm import tqdm
 
 from .. import audio, config, distributed
+from ..atomic import atomic_write_bytes, atomic_write_text, inside, printable
 from ..errors import UserError
+from ..workers import die_with_parent
 from ..features import Frontend, FrontendConfig
 
 NAME = "features"
@@ -113,13 +116,18 @@ def resolve_config(args) -> FrontendConfig:
 
 
 def collect_items(inputs: list[str]) -> list[Item]:
-    """Expand files, folders and list files into items with unique output keys."""
+    """Expand files, folders and list files into items with unique output keys.
+
+    Folder entries that are not regular files (FIFOs, dangling links) become items too, so that
+    reading them reports them; linked folders are not followed and are reported on stderr.
+    """
     items = []
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*")
-                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            files, skipped = audio.scan_folder(path, AUDIO_SUFFIXES)
+            for p, why in skipped:
+                print(f"tdnn features: skipped {printable(p)}: {why}", file=sys.stderr)
             items += [Item(p, p.relative_to(path).with_suffix("").as_posix()) for p in files]
         elif path.suffix.lower() in LIST_SUFFIXES and path.is_file():
             items += _read_list(path)
@@ -137,13 +145,25 @@ def collect_items(inputs: list[str]) -> list[Item]:
 
 
 def _read_list(path: Path) -> list[Item]:
-    """Items from a list file: one path a line (blank lines and # comments skipped)."""
+    """Items from a list file: one path a line (blank lines and # comments skipped).
+
+    A relative entry that climbs out of the list's folder (`../a.wav`) is refused: its output
+    would land outside --out.
+    """
     items = []
-    for line in path.read_text().splitlines():
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text list file; give one audio path a line") from None
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         entry = Path(line)
+        if not entry.is_absolute() and ".." in entry.parts:
+            raise UserError(f"{path}:{number}: {printable(line)} climbs out of the list's folder, "
+                            "so its output would land outside --out; move the list up or give "
+                            "an absolute path")
         full = entry if entry.is_absolute() else path.parent / entry
         key = entry.stem if entry.is_absolute() else entry.with_suffix("").as_posix()
         items.append(Item(full, key))
@@ -185,28 +205,30 @@ def extract_chunk(items: list[Item], frontend: Frontend, out: Path | None):
 
 
 def _write(out: Path, key: str, feats: np.ndarray) -> None:
-    """Save one [L, D] array as out/key.npy (folders created)."""
-    target = out / f"{key}.npy"
-    try:
-        np.save(target, np.ascontiguousarray(feats))
-    except FileNotFoundError:  # first file in this folder (cheaper than mkdir for every file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        np.save(target, np.ascontiguousarray(feats))
+    """Save one [L, D] array as out/key.npy atomically (folders created), never outside out."""
+    target = inside(out, f"{key}.npy", key)
+    array = np.ascontiguousarray(feats)
+    atomic_write_bytes(target, lambda f: np.save(f, array), durable=False)
 
 
 def write_archive(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an .npz (what np.savez writes) with keys in sorted order; any key name is allowed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key in sorted(arrays):
-            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]))
+    """Write an .npz (what np.savez writes) with keys in sorted order, atomically; any key
+    name is allowed."""
+    def write(f) -> None:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key in sorted(arrays):
+                with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]))
+
+    atomic_write_bytes(path, write)
 
 
 _WORKER = {}
 
 
-def _init_worker(cfg: FrontendConfig, threads: int) -> None:
+def _init_worker(cfg: FrontendConfig, threads: int, parent: int) -> None:
+    """Set up a worker process: it dies with its parent and keeps one frontend."""
+    die_with_parent(parent)
     torch.set_num_threads(threads)
     _WORKER["frontend"] = Frontend(cfg)
 
@@ -236,7 +258,7 @@ def extract_all(items: list[Item], cfg: FrontendConfig, out: Path | None, jobs: 
     else:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cfg, threads)) as pool:
+                                 initargs=(cfg, threads, os.getpid())) as pool:
             futures = [pool.submit(_worker_chunk, chunk, out) for chunk in chunks]
             for future, chunk in zip(futures, chunks):
                 d, f = future.result()
@@ -247,6 +269,27 @@ def extract_all(items: list[Item], cfg: FrontendConfig, out: Path | None, jobs: 
     return done, failures
 
 
+def check_out(out: Path, cfg: FrontendConfig) -> None:
+    """Refuse an --out that holds features made with another frontend config (kinds would mix)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder; name a folder")
+    saved = out / CONFIG_NAME
+    if not saved.is_file():
+        return
+    try:
+        previous = config.load(FrontendConfig, saved)
+    except UserError:
+        raise UserError(f"--out {out}: its {CONFIG_NAME} is unreadable; use a new --out "
+                        "folder") from None
+    if previous != cfg:
+        changed = [f.name for f in dataclasses.fields(FrontendConfig)
+                   if getattr(previous, f.name) != getattr(cfg, f.name)]
+        name = changed[0]
+        raise UserError(f"--out {out}: holds features made with {name}="
+                        f"{getattr(previous, name)} ({saved}), not {getattr(cfg, name)}; use a "
+                        "new --out folder or the same frontend options")
+
+
 def run(args) -> int:
     """Extract features for every input; exit 1 if any file failed."""
     cfg = resolve_config(args)
@@ -254,6 +297,8 @@ def run(args) -> int:
         raise UserError("--jobs, --threads and --batch-size must be >= 1")
     if args.archive is not None and Path(args.archive).suffix != ".npz":
         raise UserError(f"--archive {args.archive}: name it with a .npz suffix")
+    if args.archive is not None:
+        inside(args.out, args.archive, f"--archive {args.archive}")
     items = collect_items(args.inputs)
     if not items:
         raise UserError(f"no audio files found in {' '.join(args.inputs)}; "
@@ -269,17 +314,22 @@ def run(args) -> int:
         if args.archive:
             args.archive = Path(args.archive).stem + tag + ".npz"
     out = args.out
+    check_out(out, cfg)
     out.mkdir(parents=True, exist_ok=True)
     config.save(cfg, out / CONFIG_NAME)
     done, failures = extract_all(items, cfg, None if args.archive else out, args.jobs,
                                  args.threads, args.batch_size, not args.no_progress)
     if args.archive:
-        write_archive(out / args.archive, done)
+        write_archive(inside(out, args.archive, f"--archive {args.archive}"), done)
     for path, reason in failures:
-        print(f"tdnn features: failed: {reason}" if path in reason
-              else f"tdnn features: failed: {path}: {reason}", file=sys.stderr)
+        print(f"tdnn features: failed: {printable(reason)}" if path in reason
+              else f"tdnn features: failed: {printable(path)}: {printable(reason)}",
+              file=sys.stderr)
     if failures:
-        (out / failed_name).write_text("".join(f"{p}\t{r}\n" for p, r in failures))
+        atomic_write_text(out / failed_name, "".join(f"{printable(p)}\t{printable(r)}\n"
+                                                     for p, r in failures))
+    else:
+        (out / failed_name).unlink(missing_ok=True)  # a list from an earlier run is stale
     where = out / args.archive if args.archive else out
     print(f"tdnn features: {len(done)} written to {where}, {len(failures)} failed"
           f" (listed in {out / failed_name})" if failures else
