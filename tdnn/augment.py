@@ -31,6 +31,7 @@ import soxr
 import torch
 
 from .audio import SAMPLE_RATE
+from .errors import ConfigError
 
 LN_1000 = np.log(1000.0)  # amplitude decay of 60 dB, in nepers
 
@@ -57,6 +58,14 @@ class AugmentConfig:
     freq_mask_width: int = 8
     time_masks: int = 2
     time_mask_width: int = 10
+
+    def __post_init__(self):
+        """Reject probabilities outside [0, 1] (ConfigError naming the option)."""
+        for name in ("noise_prob", "speed_prob", "vtlp_prob", "reverb_prob", "bandlimit_prob",
+                     "telephone_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"option 'augment.{name}': a probability in [0, 1], got {value}")
 
     @classmethod
     def off(cls) -> "AugmentConfig":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import sys
 import types
 import typing
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .atomic import atomic_write_text
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -20,6 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 T = TypeVar("T")
+NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def read_file(path: str | Path) -> dict:
@@ -27,7 +31,10 @@ def read_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found; pass an existing .toml/.yaml/.json file")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text config file; pass a .toml/.yaml/.json file") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
@@ -57,10 +64,13 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             value = raw
         node = data
         parts = key.strip().split(".")
-        for part in parts[:-1]:
+        for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a section")
+                section = ".".join(parts[:i + 1])
+                raise ConfigError(f"option {section!r}: set to {node!r} (by --set {section}=... or "
+                                  f"the config file), but it is a section ({item!r} sets a field "
+                                  "in it); drop that setting")
         node[parts[-1]] = value
     return data
 
@@ -68,7 +78,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     """Build dataclass `cls` from a dict, checking names and types; unknown keys are errors."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or cls.__name__}: expected a section of options, got {data!r}")
+        name = where.rstrip(".") or cls.__name__
+        raise ConfigError(f"option {name!r}: is a section of options ({cls.__name__}), got "
+                          f"{data!r}; set its fields instead, e.g. {name}.<field>=VALUE")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
@@ -118,7 +130,13 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"option {where!r}: expected true or false, got {value!r}")
+    if tp in (int, float) and isinstance(value, str) and NUMBER.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e9 (no dot) as a string
+        if tp is int and value.is_integer() and abs(value) < 2**63:
+            value = int(value)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"option {where!r}: must be a finite number, got {value!r}")
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -152,5 +170,5 @@ def to_dict(cfg: Any) -> dict:
 
 
 def save(cfg: Any, path: str | Path) -> None:
-    """Write the resolved config as YAML (reloadable with `load`)."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """Write the resolved config as YAML (reloadable with `load`), atomically."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -67,14 +67,18 @@ class FrontendConfig:
         win = win_samples(self)
         if win < 2 or hop_samples(self) < 1:
             bad("win_ms/hop_ms", "window must be >= 2 samples and hop >= 1 sample")
+        if self.hop_ms > self.win_ms:
+            bad("hop_ms", f"{self.hop_ms:g} ms is longer than the window (win_ms={self.win_ms:g}); "
+                "frames would skip audio")
         if self.n_fft is not None and (self.n_fft < win or self.n_fft % 2):
             bad("n_fft", f"must be even and >= the window ({win} samples)")
         nyquist = self.sample_rate / 2
         fmax = nyquist if self.fmax is None else self.fmax
         if not 0 <= self.fmin < fmax <= nyquist:
             bad("fmin/fmax", f"need 0 <= fmin < fmax <= {nyquist:g} Hz")
-        if self.n_mels < 1:
-            bad("n_mels", "must be >= 1")
+        bins = (self.n_fft or 1 << (win - 1).bit_length()) // 2 + 1
+        if not 1 <= self.n_mels <= bins:
+            bad("n_mels", f"must be between 1 and the {bins} FFT bins, got {self.n_mels}")
         if not 1 <= self.n_mfcc <= self.n_mels:
             bad("n_mfcc", f"must be between 1 and n_mels ({self.n_mels})")
         if self.deltas not in (0, 1, 2):
