@@ -19,7 +19,6 @@ Needs the Debian packages flite, festival, festvox-kallpc16k and festvox-us-slt-
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +31,8 @@ import soxr
 
 from tdnn.errors import UserError
 
+from . import corpus
+from .synth_commands import write_csv
 from .words import COMMANDS_10
 
 SAMPLE_RATE = 16000
@@ -121,6 +122,9 @@ def render(out: Path, words: list[str], seed: int = 0, overwrite: bool = False) 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError(f"{out}: folder is not empty; pass a new --out or --overwrite")
+    corpus.begin(out, [f"{w}/{v.tag}-v{k}{tag}_nohash_0.wav" for v in voices() for k in
+                       range(len(VARIANTS)) for w in words for tag in ("", "-8k")]
+                 + ["manifest.csv"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -141,14 +145,11 @@ def render(out: Path, words: list[str], seed: int = 0, overwrite: bool = False) 
                     for condition, audio in (("16k", clip), ("8k", band_limit_8k(clip))):
                         name = speaker + ("-8k" if condition == "8k" else "")
                         rel = f"{word}/{name}_nohash_0.wav"
-                        (out / word).mkdir(parents=True, exist_ok=True)
-                        sf.write(out / rel, np.clip(audio, -1, 1), SAMPLE_RATE, subtype="PCM_16")
+                        corpus.write_wav(out / rel, np.clip(audio, -1, 1), SAMPLE_RATE)
                         rows.append({"file": rel, "word": word, "engine": voice.engine,
                                      "voice": voice.name, "variant": k, "condition": condition})
-    with open(out / "manifest.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "manifest.csv", list(rows[0]), rows)
+    corpus.finish(out)
     return len(rows)
 
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
-from . import espeak
+from . import corpus, espeak
 from .words import SENTENCE_WORDS
 
 NOISE_RMS_DB = -20.0  # every file is scaled to this RMS level (dBFS)
@@ -76,6 +75,7 @@ def babble(n: int, rng: np.random.Generator, sr: int, talkers: int = 6) -> np.nd
     return _scale(mix)
 
 
+FOLDER = "_background_noise_"
 NOISES = ("white_noise", "pink_noise", "brown_noise", "hum", "babble")
 
 
@@ -103,6 +103,6 @@ def write_noises(folder: Path, seconds: float = 60.0, seed: int = 0, sr: int = 1
     paths = []
     for (name, *_), wave in zip(jobs_list, espeak.map_processes(_make, jobs_list, jobs)):
         path = folder / f"{name}.wav"
-        sf.write(path, wave, sr, subtype="PCM_16")
+        corpus.write_wav(path, wave, sr)
         paths.append(path)
     return paths

@@ -15,17 +15,18 @@ Everything is drawn from `seed`: the same seed and options give identical files.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 from tqdm import tqdm
 
+from tdnn.atomic import atomic_write_text
 from tdnn.errors import UserError
 
-from . import espeak, noise
+from . import corpus, espeak, noise
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
@@ -174,8 +175,10 @@ def _speaker_clips(job: _Job) -> tuple[list[dict], list[tuple[str, str]]]:
             rng = np.random.default_rng([job.seed, 2, job.index, w, n])
             try:
                 clip, info = make_clip(word, sp, rng)
-                sf.write(Path(job.out) / rel, clip, SAMPLE_RATE, subtype="PCM_16")
+                corpus.write_wav(Path(job.out) / rel, clip, SAMPLE_RATE)
             except Exception as e:  # noqa: BLE001 - report the clip, keep building the rest
+                if corpus.fatal(e):
+                    raise
                 failures.append((rel, f"{type(e).__name__}: {e}"))
                 continue
             rows.append({"file": rel, "word": word, "speaker": sp.id, "accent": sp.accent,
@@ -190,7 +193,7 @@ def write_split_lists(out: Path, files: list[str]) -> dict[str, int]:
     splits = {f: which_set(f) for f in files}
     for name, split in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
         chosen = sorted(f for f, s in splits.items() if s == split)
-        (out / name).write_text("".join(f + "\n" for f in chosen))
+        atomic_write_text(out / name, "".join(f + "\n" for f in chosen))
     return splits
 
 
@@ -200,10 +203,33 @@ def split_counts(splits: dict[str, str]) -> dict[str, int]:
             for s in ("training", "validation", "testing")}
 
 
+def planned_files(speakers: list[Speaker], words: list[str], repeats: int,
+                  noise_seconds: float) -> list[str]:
+    """Every file `build` writes, relative to the corpus folder."""
+    clips = [f"{w}/{sp.id}_nohash_{n}.wav" for sp in speakers for w in words
+             for n in range(repeats)]
+    noises = ([f"{noise.FOLDER}/{name}.wav" for name in noise.NOISES] if noise_seconds > 0
+              else [])
+    return clips + noises + ["validation_list.txt", "testing_list.txt", "manifest.csv",
+                             "speakers.csv"]
+
+
+def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
+    """Write a CSV file atomically."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
 def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, repeats: int = 1,
           jobs: int = 2, noise_seconds: float = 60.0, progress: bool = True) -> dict:
-    """Build the corpus in `out`; return a summary with counts and the failed clips."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Build the corpus in `out`; return a summary with counts and the failed clips.
+
+    Files an earlier build recorded are removed first; the completion marker is written last.
+    """
+    corpus.begin(out, planned_files(speakers, words, repeats, noise_seconds))
     for word in words:
         (out / word).mkdir(exist_ok=True)
     tasks = [_Job(str(out), sp, i, tuple(words), repeats, seed) for i, sp in enumerate(speakers)]
@@ -216,19 +242,15 @@ def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, r
         bar.update(len(r) + len(f))
     bar.close()
     if noise_seconds > 0:
-        noise.write_noises(out / "_background_noise_", noise_seconds, seed, SAMPLE_RATE, jobs)
+        noise.write_noises(out / noise.FOLDER, noise_seconds, seed, SAMPLE_RATE, jobs)
     splits = write_split_lists(out, [r["file"] for r in rows])
     for r in rows:
         r["split"] = splits[r["file"]]
     rows.sort(key=lambda r: r["file"])
-    with open(out / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(out / "speakers.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(asdict(speakers[0])) + ["voice"])
-        writer.writeheader()
-        writer.writerows({**asdict(sp), "voice": sp.voice} for sp in speakers)
+    write_csv(out / "manifest.csv", list(MANIFEST_FIELDS), rows)
+    write_csv(out / "speakers.csv", list(asdict(speakers[0])) + ["voice"],
+              [{**asdict(sp), "voice": sp.voice} for sp in speakers])
+    corpus.finish(out)
     return {"clips": len(rows), "speakers": len(speakers), "words": len(words),
             "voices": len({sp.voice for sp in speakers}), "splits": split_counts(splits),
             "failures": failures}

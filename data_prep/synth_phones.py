@@ -17,19 +17,19 @@ mapped by `phonemap`; stop closures are recovered from the audio (see `timit_seg
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 from scipy.signal import butter, sosfilt
 from tqdm import tqdm
 
-from . import espeak, phonemap
+from tdnn.atomic import atomic_write_text
+
+from . import corpus, espeak, phonemap
 from .synth_commands import (FLOOR_BELOW_PEAK_DB, SAMPLE_RATE, Speaker, make_speakers, split_counts,
-                             write_split_lists)
+                             write_csv, write_split_lists)
 from .words import SENTENCE_WORDS
 
 SILENCE_DB = 55.0  # samples this far below the utterance peak are synthesiser silence
@@ -215,12 +215,14 @@ def _timit_speaker(job: _TimitJob) -> tuple[list[dict], list[tuple[str, str]]]:
             gain = 10 ** (level_db / 20) / max(float(np.max(np.abs(wave))), 1e-6)
             floor_db = level_db - rng.uniform(*FLOOR_BELOW_PEAK_DB)
             floor = rng.standard_normal(len(wave)) * 10 ** (floor_db / 20)
-            sf.write(folder / f"{utt}.WAV", np.clip(wave * gain + floor, -1, 1), SAMPLE_RATE,
-                     subtype="PCM_16")
+            corpus.write_wav(folder / f"{utt}.WAV", np.clip(wave * gain + floor, -1, 1),
+                             SAMPLE_RATE)
             _write_lines(folder / f"{utt}.PHN", segs)
             _write_lines(folder / f"{utt}.WRD", words)
-            (folder / f"{utt}.TXT").write_text(f"0 {len(wave)} {text}\n")
+            atomic_write_text(folder / f"{utt}.TXT", f"0 {len(wave)} {text}\n", durable=False)
         except Exception as e:  # noqa: BLE001 - report the utterance, keep building the rest
+            if corpus.fatal(e):
+                raise
             failures.append((rel, f"{type(e).__name__}: {e}"))
             continue
         rows.append({"utterance": rel, "speaker": job.code, "split": job.split,
@@ -231,7 +233,9 @@ def _timit_speaker(job: _TimitJob) -> tuple[list[dict], list[tuple[str, str]]]:
 
 
 def _write_lines(path: Path, segs: list[Segment]) -> None:
-    path.write_text("".join(f"{s.start} {s.end} {s.label}\n" for s in segs))
+    """Write `start end label` lines atomically."""
+    atomic_write_text(path, "".join(f"{s.start} {s.end} {s.label}\n" for s in segs),
+                      durable=False)
 
 
 def _gender(variant: str) -> str:
@@ -268,6 +272,9 @@ def build_timit(out: Path, n_speakers: int, sentences: int, seed: int, accents: 
     regions = {a: f"DR{i + 1}" for i, a in enumerate(espeak.ENGLISH_ACCENTS)}
     tasks = [_TimitJob(str(out), sp, codes[i], "TEST" if i in test else "TRAIN",
                        regions[sp.accent], sentences, seed, i) for i, sp in enumerate(speakers)]
+    corpus.begin(out, [f"{t.split}/{t.region}/{t.code}/SX{k + 1}.{ext}" for t in tasks
+                       for k in range(sentences) for ext in ("WAV", "PHN", "WRD", "TXT")]
+                 + ["manifest.csv"])
     rows, failures = [], []
     bar = tqdm(total=len(tasks) * sentences, unit="utt", disable=not progress, desc="synth-phones")
     for r, f in espeak.map_processes(_timit_speaker, tasks, jobs):
@@ -276,17 +283,17 @@ def build_timit(out: Path, n_speakers: int, sentences: int, seed: int, accents: 
         bar.update(len(r) + len(f))
     bar.close()
     _write_manifest(out / "manifest.csv", rows)
+    corpus.finish(out)
     return {"utterances": len(rows), "speakers": len(speakers),
             "test_speakers": n_test, "failures": failures}
 
 
 def _write_manifest(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        if rows:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    """Write the manifest CSV atomically (empty when there are no rows)."""
+    if rows:
+        write_csv(path, list(rows[0]), rows)
+    else:
+        atomic_write_text(path, "")
 
 
 # b/d/g x vowels (eSpeak mnemonics -> TIMIT symbol used in file names).
@@ -345,8 +352,10 @@ def _bdg_speaker(job: _BdgJob) -> tuple[list[dict], list[tuple[str, str]]]:
                 rng = np.random.default_rng([job.seed, 5, job.index, c, v, n])
                 try:
                     clip, info = syllable(consonant, vowel, sp, rng)
-                    sf.write(Path(job.out) / rel, clip, SAMPLE_RATE, subtype="PCM_16")
+                    corpus.write_wav(Path(job.out) / rel, clip, SAMPLE_RATE)
                 except Exception as e:  # noqa: BLE001 - report the clip, keep building the rest
+                    if corpus.fatal(e):
+                        raise
                     failures.append((rel, f"{type(e).__name__}: {e}"))
                     continue
                 rows.append({"file": rel, "consonant": consonant, "vowel": vname,
@@ -363,6 +372,10 @@ def build_bdg(out: Path, n_speakers: int, seed: int, accents: list[str], variant
     for c in BDG_CONSONANTS:
         (out / c).mkdir(parents=True, exist_ok=True)
     tasks = [_BdgJob(str(out), sp, i, repeats, seed) for i, sp in enumerate(speakers)]
+    corpus.begin(out, [f"{c}/{sp.id}_nohash_{vname}_{n}.wav" for sp in speakers
+                       for c in BDG_CONSONANTS for vname in BDG_VOWELS.values()
+                       for n in range(repeats)]
+                 + ["validation_list.txt", "testing_list.txt", "manifest.csv"])
     rows, failures = [], []
     per = len(BDG_CONSONANTS) * len(BDG_VOWELS) * repeats
     bar = tqdm(total=len(tasks) * per, unit="clip", disable=not progress, desc="synth-bdg")
@@ -376,5 +389,6 @@ def build_bdg(out: Path, n_speakers: int, seed: int, accents: list[str], variant
         r["split"] = splits[r["file"]]
     rows.sort(key=lambda r: r["file"])
     _write_manifest(out / "manifest.csv", rows)
+    corpus.finish(out)
     return {"clips": len(rows), "speakers": len(speakers), "splits": split_counts(splits),
             "failures": failures}

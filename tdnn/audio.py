@@ -28,9 +28,10 @@ def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     path = Path(path)
     _check_rate(sr, f"{path}: target sample rate")
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
     except FileNotFoundError:
-        raise AudioError(f"{path}: file not found; check the path") from None
+        kind = "dangling symbolic link" if path.is_symlink() else "file not found"
+        raise AudioError(f"{path}: {kind}; check the path") from None
     except IsADirectoryError:
         raise AudioError(f"{path}: not a file; pass an audio file (WAV, FLAC, ...)") from None
     except OSError as e:
@@ -50,11 +51,26 @@ def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     return resample(wave, rate, sr)
 
 
+def scan_folder(folder: Path, suffixes: set[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Entries under `folder` (recursively, sorted) whose suffix is in `suffixes`, and what was
+    skipped with why: linked folders are not followed (no loops). Entries that are not regular
+    files (FIFOs, dangling links) are returned, so that `load` reports them."""
+    found, skipped = [], []
+    for top, dirs, files in os.walk(folder, followlinks=False, onerror=lambda e: skipped.append(
+            (Path(e.filename), f"cannot list folder ({e.strerror})"))):
+        for d in sorted(dirs):
+            if os.path.islink(os.path.join(top, d)):
+                skipped.append((Path(top) / d, "linked folder not followed (it could loop)"))
+        found += [Path(top) / f for f in files if Path(f).suffix.lower() in suffixes]
+    return sorted(found), sorted(skipped)
+
+
 def _read_fd(fd: int, path: Path):
     """(rate, frames in header, samples [n, channels], WAV truncated?) from an open descriptor."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
-        raise AudioError(f"{path}: not a file; pass an audio file (WAV, FLAC, ...)")
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
+        raise AudioError(f"{path}: {kind}; pass an audio file (WAV, FLAC, ...)")
     if info.st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes); re-create or remove it")
     truncated = _wav_truncated(fd, info.st_size)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import tomllib
 import types
 import typing
@@ -14,10 +16,11 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from .atomic import atomic_write_text
 from .errors import ConfigError
 
-
 T = TypeVar("T")
+NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def read_file(path: str | Path) -> dict:
@@ -25,7 +28,10 @@ def read_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found; pass an existing .toml/.yaml/.json file")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text config file; pass a .toml/.yaml/.json file") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
@@ -55,10 +61,13 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             value = raw
         node = data
         parts = key.strip().split(".")
-        for part in parts[:-1]:
+        for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a section")
+                section = ".".join(parts[:i + 1])
+                raise ConfigError(f"option {section!r}: set to {node!r} (by --set {section}=... or "
+                                  f"the config file), but it is a section ({item!r} sets a field "
+                                  "in it); drop that setting")
         node[parts[-1]] = value
     return data
 
@@ -71,7 +80,9 @@ def from_dict(cls: type[T], data: dict, where: str = "", default: Any = None) ->
     `model.preset = "kws"`) < a named model preset < `data`. So any value in `data` sticks, also
     one equal to a dataclass default (`preset = "kws"` with `dropout = 0.0` keeps 0.0)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or cls.__name__}: expected a section of options, got {data!r}")
+        name = where.rstrip(".") or cls.__name__
+        raise ConfigError(f"option {name!r}: is a section of options ({cls.__name__}), got "
+                          f"{data!r}; set its fields instead, e.g. {name}.<field>=VALUE")
     if default is not None:
         data = merge(explicit_fields(default), data)
     if cls is ModelConfig and data.get("preset"):
@@ -145,7 +156,13 @@ def _coerce(tp: Any, value: Any, where: str, default: Any = None) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"option {where!r}: expected true or false, got {value!r}")
+    if tp in (int, float) and isinstance(value, str) and NUMBER.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e9 (no dot) as a string
+        if tp is int and value.is_integer() and abs(value) < 2**63:
+            value = int(value)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"option {where!r}: must be a finite number, got {value!r}")
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -179,8 +196,8 @@ def to_dict(cfg: Any) -> dict:
 
 
 def save(cfg: Any, path: str | Path) -> None:
-    """Write the resolved config as YAML (reloadable with `load`)."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """Write the resolved config as YAML (reloadable with `load`), atomically."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 # ---------------------------------------------------------------- the frontend's options
@@ -219,14 +236,18 @@ class FrontendConfig:
         win = win_samples(self)
         if win < 2 or hop_samples(self) < 1:
             bad("win_ms/hop_ms", "window must be >= 2 samples and hop >= 1 sample")
+        if self.hop_ms > self.win_ms:
+            bad("hop_ms", f"{self.hop_ms:g} ms is longer than the window (win_ms={self.win_ms:g}); "
+                "frames would skip audio")
         if self.n_fft is not None and (self.n_fft < win or self.n_fft % 2):
             bad("n_fft", f"must be even and >= the window ({win} samples)")
         nyquist = self.sample_rate / 2
         fmax = nyquist if self.fmax is None else self.fmax
         if not 0 <= self.fmin < fmax <= nyquist:
             bad("fmin/fmax", f"need 0 <= fmin < fmax <= {nyquist:g} Hz")
-        if self.n_mels < 1:
-            bad("n_mels", "must be >= 1")
+        bins = fft_size(self) // 2 + 1
+        if not 1 <= self.n_mels <= bins:
+            bad("n_mels", f"must be between 1 and the {bins} FFT bins, got {self.n_mels}")
         if not 1 <= self.n_mfcc <= self.n_mels:
             bad("n_mfcc", f"must be between 1 and n_mels ({self.n_mels})")
         if self.deltas not in (0, 1, 2):
@@ -369,6 +390,14 @@ class AugmentConfig:
     freq_mask_width: int = 8
     time_masks: int = 2
     time_mask_width: int = 10
+
+    def __post_init__(self):
+        """Reject probabilities outside [0, 1] (ConfigError naming the option)."""
+        for name in ("noise_prob", "speed_prob", "vtlp_prob", "reverb_prob", "bandlimit_prob",
+                     "telephone_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"option 'augment.{name}': a probability in [0, 1], got {value}")
 
     @classmethod
     def off(cls) -> "AugmentConfig":

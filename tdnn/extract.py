@@ -6,6 +6,7 @@ and `.key` (its output name without suffix)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +17,9 @@ import torch
 from tqdm import tqdm
 
 from . import audio
+from .atomic import atomic_write_bytes, inside
 from .features import Frontend, FrontendConfig
+from .workers import die_with_parent
 
 
 def load_chunk(items: list, sample_rate: int):
@@ -54,28 +57,30 @@ def extract_chunk(items: list, frontend: Frontend, out: Path | None):
 
 
 def _write(out: Path, key: str, feats: np.ndarray) -> None:
-    """Save one [L, D] array as out/key.npy (folders created)."""
-    target = out / f"{key}.npy"
-    try:
-        np.save(target, np.ascontiguousarray(feats))
-    except FileNotFoundError:  # first file in this folder (cheaper than mkdir for every file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        np.save(target, np.ascontiguousarray(feats))
+    """Save one [L, D] array as out/key.npy atomically (folders created), never outside out."""
+    target = inside(out, f"{key}.npy", key)
+    array = np.ascontiguousarray(feats)
+    atomic_write_bytes(target, lambda f: np.save(f, array), durable=False)
 
 
 def write_archive(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an .npz (what np.savez writes) with keys in sorted order; any key name is allowed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key in sorted(arrays):
-            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]))
+    """Write an .npz (what np.savez writes) with keys in sorted order, atomically; any key
+    name is allowed."""
+    def write(f) -> None:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key in sorted(arrays):
+                with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]))
+
+    atomic_write_bytes(path, write)
 
 
 _WORKER = {}
 
 
-def _init_worker(cfg: FrontendConfig, threads: int) -> None:
+def _init_worker(cfg: FrontendConfig, threads: int, parent: int) -> None:
+    """Set up a worker process: it dies with its parent and keeps one frontend."""
+    die_with_parent(parent)
     torch.set_num_threads(threads)
     _WORKER["frontend"] = Frontend(cfg)
 
@@ -105,7 +110,7 @@ def extract_all(items: list, cfg: FrontendConfig, out: Path | None, jobs: int = 
     else:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cfg, threads)) as pool:
+                                 initargs=(cfg, threads, os.getpid())) as pool:
             futures = [pool.submit(_worker_chunk, chunk, out) for chunk in chunks]
             for future, chunk in zip(futures, chunks):
                 d, f = future.result()

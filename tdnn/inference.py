@@ -68,13 +68,16 @@ def top_k(probs: np.ndarray, labels: list[str], k: int = 3) -> list[list[tuple[s
     return [[(labels[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
 
 
-def expand_paths(paths: list[str | Path]) -> list[Path]:
+def expand_paths(paths: list[str | Path], skipped: list | None = None) -> list[Path]:
     """Files as given, and the audio files inside folders (recursively, sorted); a folder with
-    no audio files stays in the list, so that it is reported."""
+    no audio files stays in the list, so that it is reported. FIFOs and dangling links inside
+    folders are kept (reading reports them); linked folders are not followed: each is appended
+    to `skipped` as (path, reason)."""
     out = []
     for p in map(Path, paths):
-        inside = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES
-                        and f.is_file()) if p.is_dir() else []
+        inside, passed = audio.scan_folder(p, AUDIO_SUFFIXES) if p.is_dir() else ([], [])
+        if skipped is not None:
+            skipped += passed
         out += inside or [p]
     return out
 

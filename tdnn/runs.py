@@ -7,15 +7,15 @@ resolved config dict, labels), `last.pt` (everything `--resume` needs), `metrics
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_write_bytes
 from .errors import UserError
 
 CONFIG = "config.yaml"
@@ -25,25 +25,16 @@ METRICS = "metrics.json"
 LOG = "train.log"
 
 
-def atomic_write_bytes(path: str | Path, write) -> None:
-    """Call `write(fileobj)` on a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(obj: dict, path: str | Path) -> None:
-    """torch.save `obj` atomically, so a crash never leaves a half-written checkpoint."""
-    atomic_write_bytes(path, lambda f: torch.save(obj, f))
+    """torch.save `obj` atomically, so a crash never leaves a half-written checkpoint.
+
+    Serialised in memory first: torch turns a failed file write (a full disk) into a
+    RuntimeError that would not name the file.
+    """
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getbuffer()
+    atomic_write_bytes(path, lambda f: f.write(data))
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -67,6 +58,14 @@ def write_json(obj: Any, path: str | Path) -> None:
 def read_json(path: str | Path) -> Any:
     """Read a JSON file written by `write_json`."""
     return json.loads(Path(path).read_text())
+
+
+def check_report_out(out: str | Path, option: str = "--out") -> None:
+    """Refuse an output folder that holds a training run: its metrics.json is the run's own."""
+    out = Path(out)
+    if any((out / name).is_file() for name in (BEST, LAST)):
+        raise UserError(f"{option} {out}: holds a training run whose {METRICS} would be "
+                        f"overwritten; write the results beside it, e.g. {option} {out / 'eval'}")
 
 
 @dataclass
@@ -100,10 +99,33 @@ def load_run(run_dir: str | Path, checkpoint: str = BEST) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: run folder not found; pass the --out folder of a training run")
-    ckpt = load_checkpoint(run_dir / checkpoint)
-    cfg = config_mod.from_dict(TrainConfig, ckpt["config"])
+    path = run_dir / checkpoint
+    ckpt = load_checkpoint(path)
+    missing = [k for k in ("state_dict", "config", "labels") if not isinstance(ckpt, dict)
+               or k not in ckpt]
+    if missing:
+        hint = " (that is a resume checkpoint, last.pt)" if isinstance(ckpt, dict) and \
+            "optimizer" in ckpt else ""
+        raise UserError(f"{path}: not a model checkpoint, no {missing[0]!r}{hint}; use the "
+                        f"{BEST} that `tdnn train` wrote")
+    try:
+        cfg = config_mod.from_dict(TrainConfig, ckpt["config"])
+    except UserError as e:
+        raise UserError(f"{path}: its saved config is invalid ({e}); retrain the run") from None
     labels = list(ckpt["labels"])
     frontend = Frontend(cfg.frontend)
     model = build_model(cfg.model, frontend.dim, len(labels))
-    model.load_state_dict(ckpt["state_dict"])
+    load_weights(model, ckpt["state_dict"], path)
     return Run(model.eval(), frontend.eval(), labels, cfg, run_dir)
+
+
+def load_weights(model: torch.nn.Module, state_dict: dict, path: str | Path) -> None:
+    """Load weights, turning a shape or key mismatch into one line naming the checkpoint."""
+    try:
+        model.load_state_dict(state_dict)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()
+        detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first
+                      else type(e).__name__)
+        raise UserError(f"{path}: weights do not fit the model its config describes "
+                        f"({detail[:160]}); the file is damaged or from another run") from None

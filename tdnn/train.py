@@ -39,6 +39,9 @@ from .models import build_model, resolve_config
 from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkpoint, write_json
 
 log = logging.getLogger("tdnn.train")
+MAX_SEED = 2**32 - 1  # numpy and torch both accept seeds in 0..2**32-1
+MAX_CLIP_SECONDS = 60  # a training clip is a keyword, not a recording
+MAX_LR = 100.0  # larger rates only diverge (and overflow AdamW's float32 step size)
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -46,6 +49,8 @@ def check_config(cfg: TrainConfig) -> None:
     def bad(option, why):
         raise ConfigError(f"option {option!r}: {why}")
 
+    if not 0 <= cfg.seed <= MAX_SEED:
+        bad("seed", f"must be in 0..{MAX_SEED}, got {cfg.seed}")
     if cfg.epochs < 1:
         bad("epochs", f"must be >= 1, got {cfg.epochs}")
     if cfg.batch_size < 1 or cfg.eval_batch_size < 1:
@@ -56,8 +61,8 @@ def check_config(cfg: TrainConfig) -> None:
         bad("threads", "must be >= 1")
     if cfg.device == "cuda" and not torch.cuda.is_available():
         bad("device", "cuda asked for but no GPU is available; use auto or cpu")
-    if not cfg.optim.lr > 0:
-        bad("optim.lr", f"must be > 0, got {cfg.optim.lr}")
+    if not 0 < cfg.optim.lr <= MAX_LR:
+        bad("optim.lr", f"must be in (0, {MAX_LR:g}], got {cfg.optim.lr}")
     if cfg.optim.weight_decay < 0:
         bad("optim.weight_decay", "must be >= 0")
     if not 0 <= cfg.optim.label_smoothing < 1:
@@ -74,6 +79,9 @@ def check_config(cfg: TrainConfig) -> None:
         bad("data.task", f"must be 12 or 35, got {cfg.data.task}")
     if cfg.data.clip_samples < cfg.frontend.sample_rate // 10:
         bad("data.clip_samples", "must hold at least 0.1 s of audio")
+    if cfg.data.clip_samples > MAX_CLIP_SECONDS * cfg.frontend.sample_rate:
+        bad("data.clip_samples", f"must hold at most {MAX_CLIP_SECONDS} s of audio, got "
+            f"{cfg.data.clip_samples} samples")
     if cfg.data.silence_percentage < 0 or cfg.data.unknown_percentage < 0:
         bad("data.silence_percentage/unknown_percentage", "must be >= 0")
     if cfg.data.workers < 0:
@@ -184,6 +192,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if not resume and (out_dir / LAST).is_file():
         raise UserError(f"{out_dir}: already holds a run; pass --resume to continue it or "
                         "choose a new --out folder")
+    if resume:
+        check_resume(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = _logger(out_dir) if distributed.is_main() else None  # rank 0 logs
     try:
@@ -192,6 +202,45 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
+
+
+# Options a resumed run may change: they do not change what the saved model is.
+RESUME_MAY_CHANGE = {"epochs", "progress", "threads", "device", "amp", "eval_batch_size",
+                     "patience", "data.workers", "data.cache_dir", "data.root"}
+LAST_KEYS = ("model", "optimizer", "scaler", "state")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{'a.b': value} for a nested config dict."""
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+
+def check_resume(cfg: TrainConfig, out_dir: Path) -> None:
+    """Refuse a resume whose config would change the saved model or shorten a finished run,
+    so config.yaml keeps describing the model (ConfigError naming the option)."""
+    last = load_checkpoint(out_dir / LAST)
+    missing = [k for k in LAST_KEYS if not isinstance(last, dict) or k not in last]
+    if missing:
+        raise UserError(f"{out_dir / LAST}: not a resume checkpoint (no {missing[0]!r}); "
+                        "restore the last.pt that `tdnn train` wrote or start a new --out")
+    done = int(last["state"].get("epoch", 0))
+    if cfg.epochs < done:
+        raise ConfigError(f"option 'epochs': {cfg.epochs} is fewer than the {done} epochs the "
+                          f"run in {out_dir} already trained; give epochs >= {done} to continue")
+    if not (out_dir / CONFIG).is_file():
+        return
+    saved_cfg = config_mod.load(TrainConfig, out_dir / CONFIG)
+    saved = _flat(config_mod.to_dict(dataclasses.replace(
+        saved_cfg, model=resolve_config(saved_cfg.model))))
+    new = _flat(config_mod.to_dict(cfg))
+    for key in new:
+        if key not in RESUME_MAY_CHANGE and new[key] != saved.get(key):
+            raise ConfigError(f"option {key!r}: {new[key]!r} differs from {saved.get(key)!r} in "
+                              f"{out_dir / CONFIG}; a resumed run keeps its config (start a new "
+                              "--out to train another one)")
 
 
 def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
@@ -252,6 +301,11 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
                 logits = net(feats)
                 loss = F.cross_entropy(logits.float(), targets,
                                        label_smoothing=cfg.optim.label_smoothing)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise UserError(f"training diverged: loss is {loss_value} at epoch {epoch + 1}, "
+                                f"step {state['step'] + 1}; lower optim.lr (now {cfg.optim.lr}) "
+                                "or check the data (checkpoints of earlier epochs are kept)")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.optim.grad_clip:
@@ -262,7 +316,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
             constrain_(model)  # TDNN-F factors back towards semi-orthogonal (no-op otherwise)
             state["step"] += 1
             seen += len(targets)
-            loss_sum += loss.item() * len(targets)
+            loss_sum += loss_value * len(targets)
             correct += (logits.argmax(1) == targets).sum().item()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             if on_step is not None:

@@ -75,16 +75,19 @@ def stage_data(cfg: PhonemesConfig, args) -> tuple[Path, Path, int]:
     """Stage 0: the corpora (given folders, or synthetic ones built once under OUT/data);
     also how many items the synthesiser failed on (each printed with its reason)."""
     from data_prep import espeak, synth_commands, synth_phones
+    from tdnn.data import corpus
     accents, variants = list(espeak.ENGLISH_ACCENTS), synth_commands.all_variants()
     phones = args.data_dir or args.out / "data" / "phones"
     bdg = args.bdg_dir or args.out / "data" / "bdg"
     failures = []
-    if args.data_dir is None and "phones" not in args.skip and not (phones / "TRAIN").is_dir():
+    if (args.data_dir is None and "phones" not in args.skip
+            and (not (phones / "TRAIN").is_dir() or corpus.interrupted(phones))):
         print(f"building {phones} ...", flush=True)
         failures += synth_phones.build_timit(
             phones, cfg.phones_speakers, cfg.phones_sentences, seed=0, accents=accents,
             variants=variants, test_fraction=0.25, jobs=2, progress=False)["failures"]
-    if args.bdg_dir is None and "bdg" not in args.skip and not (bdg / "manifest.csv").is_file():
+    if (args.bdg_dir is None and "bdg" not in args.skip
+            and (not (bdg / "manifest.csv").is_file() or corpus.interrupted(bdg))):
         print(f"building {bdg} ...", flush=True)
         failures += synth_phones.build_bdg(bdg, cfg.bdg_speakers, seed=0, accents=accents,
                                            variants=variants, jobs=2, progress=False)["failures"]

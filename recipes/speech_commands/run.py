@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-import shutil
 import time
 from pathlib import Path
 
 from tdnn import config, runs
+from tdnn.data import corpus
 from tdnn.data import speech_commands as sc
 from tdnn.errors import UserError
 from tdnn.evaluate import accuracy_by, evaluate_examples, speaker_of, word_of, write_report
@@ -36,7 +36,7 @@ HERE = Path(__file__).parent
 # outside the ten are the `_unknown_` class. (Adding eSpeak minimal-pair confusers such as
 # spot/tops/shop made held-out voices' "stop" fall into `_unknown_`; see README.md.)
 CORPUS_WORDS = "commands"
-DONE = ".complete"
+DONE = ".complete"  # the held-out stage's marker (and that of corpora built by older versions)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,13 +112,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def stage_corpus(folder: Path, args) -> Path:
-    """Build the synthetic Speech Commands corpus into `folder` unless a finished one is there."""
+    """Build the synthetic Speech Commands corpus into `folder` unless a finished one is there.
+
+    An interrupted build is restarted (removing only the files it recorded); a non-empty folder
+    that no build started is user data and is refused, never deleted.
+    """
     from data_prep import espeak, synth_commands, words
 
-    if (folder / DONE).is_file():
+    if corpus.complete(folder) or (folder / DONE).is_file():
         return folder
-    if folder.exists() and any(folder.iterdir()):
-        shutil.rmtree(folder)  # an interrupted build: start it again
+    if folder.is_dir() and any(folder.iterdir()) and not corpus.interrupted(folder):
+        raise UserError(f"--corpus-dir {folder}: folder is not empty and holds no corpus built "
+                        "by tdnn; name a new or empty folder (or pass a finished corpus as "
+                        "--data-dir)")
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--corpus-dir {folder}: exists and is not a folder; name a new folder")
     print(f"[corpus] building {args.speakers} eSpeak NG speakers into {folder}", flush=True)
     speakers = synth_commands.make_speakers(args.speakers, args.seed, list(espeak.ENGLISH_ACCENTS),
                                             synth_commands.all_variants())
@@ -127,7 +135,6 @@ def stage_corpus(folder: Path, args) -> Path:
     if summary_["failures"]:
         item, reason = summary_["failures"][0]
         print(f"[corpus] {len(summary_['failures'])} clips failed, e.g. {item}: {reason}")
-    (folder / DONE).touch()
     return folder
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 from pathlib import Path
 
+from ..atomic import atomic_write_text, printable
 from ..errors import UserError
 
 # tdnn.data.speech_commands.SPLITS, named here so that `--help` needs no torch (tested equal).
@@ -54,10 +56,12 @@ def run(args) -> int:
     """Evaluate and write the outputs."""
     from ..data import speech_commands as sc
     from ..evaluate import accuracy_by, evaluate_examples, speaker_of, word_of, write_report
-    from ..runs import load_run
+    from ..runs import check_report_out, load_run
 
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    check_report_out(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before the work
     model_run = load_run(args.run)
     root = sc.open_corpus(args.data_dir, args.cache_dir)
     d = model_run.cfg.data
@@ -70,12 +74,13 @@ def run(args) -> int:
                     "by_speaker": accuracy_by(rows, lambda r: speaker_of(r["path"] or None))})
     metrics["extra"] = {"data": f"{args.data_dir} ({which})", "unreadable clips": len(errors)}
     write_report(metrics, args.out, title=f"Evaluation of {args.run.name} on {args.data_dir.name}")
-    with open(args.out / "predictions.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["path", "label", "predicted", "probability"])
-        writer.writeheader()
-        writer.writerows(rows)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=["path", "label", "predicted", "probability"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(args.out / "predictions.csv", buf.getvalue())
     for path, message in errors.items():
-        print(f"skipped {path}: {message}", file=sys.stderr)
+        print(f"skipped {printable(path)}: {printable(message)}", file=sys.stderr)
     acc = metrics["accuracy"]
     print(f"{args.out}: accuracy {100 * acc:.2f}% on {metrics['n']} clips ({which})"
           if acc is not None else f"{args.out}: no readable clips")

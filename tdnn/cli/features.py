@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .. import config
+from ..atomic import atomic_write_text, inside, printable
 from ..config import FrontendConfig
 from ..errors import UserError
 
@@ -106,13 +107,20 @@ def resolve_config(args) -> FrontendConfig:
 
 
 def collect_items(inputs: list[str]) -> list[Item]:
-    """Expand files, folders and list files into items with unique output keys."""
+    """Expand files, folders and list files into items with unique output keys.
+
+    Folder entries that are not regular files (FIFOs, dangling links) become items too, so that
+    reading them reports them; linked folders are not followed and are reported on stderr.
+    """
+    from .. import audio
+
     items = []
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*")
-                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            files, skipped = audio.scan_folder(path, AUDIO_SUFFIXES)
+            for p, why in skipped:
+                print(f"tdnn features: skipped {printable(p)}: {why}", file=sys.stderr)
             items += [Item(p, p.relative_to(path).with_suffix("").as_posix()) for p in files]
         elif path.suffix.lower() in LIST_SUFFIXES and path.is_file():
             items += _read_list(path)
@@ -130,17 +138,50 @@ def collect_items(inputs: list[str]) -> list[Item]:
 
 
 def _read_list(path: Path) -> list[Item]:
-    """Items from a list file: one path a line (blank lines and # comments skipped)."""
+    """Items from a list file: one path a line (blank lines and # comments skipped).
+
+    A relative entry that climbs out of the list's folder (`../a.wav`) is refused: its output
+    would land outside --out.
+    """
     items = []
-    for line in path.read_text().splitlines():
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text list file; give one audio path a line") from None
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         entry = Path(line)
+        if not entry.is_absolute() and ".." in entry.parts:
+            raise UserError(f"{path}:{number}: {printable(line)} climbs out of the list's folder, "
+                            "so its output would land outside --out; move the list up or give "
+                            "an absolute path")
         full = entry if entry.is_absolute() else path.parent / entry
         key = entry.stem if entry.is_absolute() else entry.with_suffix("").as_posix()
         items.append(Item(full, key))
     return items
+
+
+def check_out(out: Path, cfg: FrontendConfig) -> None:
+    """Refuse an --out that holds features made with another frontend config (kinds would mix)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder; name a folder")
+    saved = out / CONFIG_NAME
+    if not saved.is_file():
+        return
+    try:
+        previous = config.load(FrontendConfig, saved)
+    except UserError:
+        raise UserError(f"--out {out}: its {CONFIG_NAME} is unreadable; use a new --out "
+                        "folder") from None
+    if previous != cfg:
+        changed = [f.name for f in dataclasses.fields(FrontendConfig)
+                   if getattr(previous, f.name) != getattr(cfg, f.name)]
+        name = changed[0]
+        raise UserError(f"--out {out}: holds features made with {name}="
+                        f"{getattr(previous, name)} ({saved}), not {getattr(cfg, name)}; use a "
+                        "new --out folder or the same frontend options")
 
 
 def run(args) -> int:
@@ -153,6 +194,8 @@ def run(args) -> int:
         raise UserError("--jobs, --threads and --batch-size must be >= 1")
     if args.archive is not None and Path(args.archive).suffix != ".npz":
         raise UserError(f"--archive {args.archive}: name it with a .npz suffix")
+    if args.archive is not None:
+        inside(args.out, args.archive, f"--archive {args.archive}")
     items = collect_items(args.inputs)
     if not items:
         raise UserError(f"no audio files found in {' '.join(args.inputs)}; "
@@ -168,17 +211,22 @@ def run(args) -> int:
         if args.archive:
             args.archive = Path(args.archive).stem + tag + ".npz"
     out = args.out
+    check_out(out, cfg)
     out.mkdir(parents=True, exist_ok=True)
     config.save(cfg, out / CONFIG_NAME)
     done, failures = extract_all(items, cfg, None if args.archive else out, args.jobs,
                                  args.threads, args.batch_size, not args.no_progress)
     if args.archive:
-        write_archive(out / args.archive, done)
+        write_archive(inside(out, args.archive, f"--archive {args.archive}"), done)
     for path, reason in failures:
-        print(f"tdnn features: failed: {reason}" if path in reason
-              else f"tdnn features: failed: {path}: {reason}", file=sys.stderr)
+        print(f"tdnn features: failed: {printable(reason)}" if path in reason
+              else f"tdnn features: failed: {printable(path)}: {printable(reason)}",
+              file=sys.stderr)
     if failures:
-        (out / failed_name).write_text("".join(f"{p}\t{r}\n" for p, r in failures))
+        atomic_write_text(out / failed_name, "".join(f"{printable(p)}\t{printable(r)}\n"
+                                                     for p, r in failures))
+    else:
+        (out / failed_name).unlink(missing_ok=True)  # a list from an earlier run is stale
     where = out / args.archive if args.archive else out
     print(f"tdnn features: {len(done)} written to {where}, {len(failures)} failed"
           f" (listed in {out / failed_name})" if failures else

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..atomic import printable
 from ..errors import UserError
 
 
@@ -18,7 +19,9 @@ def register(subparsers) -> None:
                     "searched for audio files (recursively). Files of any rate/channels are "
                     "resampled; clips shorter than the training clip are zero-padded, longer ones "
                     "are scored on their loudest window of that length. Unreadable files are "
-                    "reported on stderr and skipped (exit code 1).",
+                    "reported on stderr and skipped (exit code 1). In the text output, "
+                    "backslashes, tabs and newlines in file names are escaped (\\\\ \\t "
+                    "\\n), so every line is one file.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run", type=Path, help="run folder written by `tdnn train` or `tdnn recipe`")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
@@ -41,13 +44,16 @@ def run(args) -> int:
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
     model_run = load_run(args.run)
-    files = expand_paths(args.paths)
+    skipped = []
+    files = expand_paths(args.paths, skipped)
+    for path, why in skipped:
+        print(f"tdnn predict: skipped {printable(path)}: {why}", file=sys.stderr)
     failed = 0
     for i in range(0, len(files), args.batch_size):
         for pred in predict_files(model_run, files[i:i + args.batch_size], args.top_k):
             if pred.error is not None:
                 failed += 1
-                print(f"tdnn predict: skipped {pred.error}", file=sys.stderr)
+                print(f"tdnn predict: skipped {printable(pred.error)}", file=sys.stderr)
                 if args.json:
                     print(json.dumps({"path": str(pred.path), "error": pred.error}), flush=True)
             elif args.json:
@@ -56,6 +62,6 @@ def run(args) -> int:
                                   "top": [{"label": lab, "probability": p} for lab, p in top]}),
                       flush=True)
             else:
-                print(f"{pred.path}\t" + "  ".join(f"{lab} {p:.3f}" for lab, p in pred.top),
+                print(f"{printable(pred.path)}\t" + "  ".join(f"{lab} {p:.3f}" for lab, p in pred.top),
                       flush=True)
     return 1 if failed else 0

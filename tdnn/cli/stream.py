@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 
+from ..atomic import printable
 from ..errors import UserError
 
 
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Detect in each input, or evaluate with --eval."""
     from .. import inference as inf
-    from ..runs import load_run
+    from ..runs import check_report_out, load_run
 
     if args.chunk_ms <= 0:
         raise UserError(f"--chunk-ms {args.chunk_ms}: use a positive number of milliseconds")
@@ -62,6 +63,7 @@ def run(args) -> int:
     if args.eval is not None:
         if args.out is None:
             raise UserError("--eval needs --out FOLDER for metrics.json and det.png")
+        check_report_out(args.out)
         return evaluate(loaded, args)
     if not args.inputs:
         raise UserError("give audio files (or - for stdin PCM) to scan, or --eval DIR")
@@ -74,7 +76,7 @@ def run(args) -> int:
             if name == "-" or len(args.inputs) == 1:
                 raise
             failed += 1
-            print(f"tdnn stream: skipped {e}", file=sys.stderr)
+            print(f"tdnn stream: skipped {printable(e)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -110,7 +112,7 @@ def scan(loaded, name: str, chunk: int, args) -> None:
                 print(json.dumps({"input": name, "time": round(d.time, 3), "label": d.label,
                                   "probability": round(d.score, 4)}), flush=True)
             else:
-                print(f"{name}\t{d.time:.2f}\t{d.label}\t{d.score:.3f}", flush=True)
+                print(f"{printable(name)}\t{d.time:.2f}\t{d.label}\t{d.score:.3f}", flush=True)
 
     for samples in chunks:
         report(*scorer.push(samples))

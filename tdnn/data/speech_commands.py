@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 
 from .. import audio
 from ..errors import LayoutError
+from .corpus import check_complete
 
 WORDS_10 = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 WORDS_35 = ["backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
@@ -87,11 +88,13 @@ def labels_for_task(task: int) -> list[str]:
 def open_corpus(root: str | Path, cache_dir: str | Path | None = None) -> Path:
     """The corpus folder for `root`: the folder itself, or a `.tar.gz` extracted into `cache_dir`.
 
+    A folder whose `tdnn prepare` build was interrupted is refused (`tdnn.data.corpus`).
     Extraction happens once (a `.extracted` marker records a finished one); an archive whose
     clips sit under one top folder is accepted as well as the official flat archive.
     """
     root = Path(root)
     if root.is_dir():
+        check_complete(root)
         return root
     if not root.exists():
         raise LayoutError(f"{root}: corpus not found; pass a Speech Commands folder or .tar.gz "

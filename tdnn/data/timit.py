@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LayoutError
+from .corpus import check_complete
 
 PHONES_61 = [
     "b", "d", "g", "p", "t", "k", "dx", "q",                                    # stops, flap
@@ -110,6 +111,7 @@ def load_utterances(root: str | Path, split: str = "train",
     root = Path(root)
     if not root.is_dir():
         raise LayoutError(f"{root}: corpus folder not found; {LAYOUT_HINT}")
+    check_complete(root)
     folder = _child(root, "train" if split == "train" else "test")
     if folder is None:
         raise LayoutError(f"{root}: no {'TRAIN' if split == 'train' else 'TEST'} folder; "

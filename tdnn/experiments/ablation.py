@@ -182,16 +182,19 @@ QUICK = {"tasks": ["pairs", "phones", "bdg"], "variants": ["none", "max3-early",
 
 def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], log=print) -> int:
     """Build each synthetic corpus the tasks need (pairs, kws, phones, bdg) whose folder is
-    missing or empty; a non-empty folder (e.g. a real TIMIT copy as `phones`) is used as it is.
+    missing, empty or an interrupted build; any other non-empty folder (e.g. a real TIMIT copy
+    as `phones`) is used as it is.
     Items the synthesiser failed on are logged (file and reason); returns how many failed."""
     from data_prep import espeak, synth_commands, synth_phones, words
+
+    from .data import corpus
     accents = list(espeak.ENGLISH_ACCENTS)
     variants = synth_commands.all_variants()
     n_failed = 0
     for name in sorted(needed):
         out = data_dir / name
-        if out.is_dir() and any(out.iterdir()):  # never write into an existing corpus
-            continue
+        if out.is_dir() and any(out.iterdir()) and not corpus.interrupted(out):
+            continue  # never write into an existing corpus
         t0 = time.time()
         if name in ("pairs", "kws"):
             word_list = (list(words.minimal_pair_words()) if name == "pairs"

@@ -24,6 +24,7 @@ from .. import audio
 from ..augment import add_noise
 from ..data import speech_commands as sc
 from ..data import timit
+from ..data.corpus import check_complete
 from ..errors import LayoutError
 from ..features import Frontend, FrontendConfig
 
@@ -66,6 +67,7 @@ def batch_features(waves: list[np.ndarray], frontend: Frontend, batch: int = 256
 
 def read_manifest(root: str | Path) -> list[dict]:
     """Rows of a synthetic corpus's manifest.csv (file, word, speaker, voice, rate, ..., split)."""
+    check_complete(root)
     path = Path(root) / "manifest.csv"
     if not path.is_file():
         raise LayoutError(f"{path}: not found; build the corpus with `tdnn prepare synth-commands` "

@@ -1,0 +1,82 @@
+"""The build-loop side of the completion rule (see `tdnn.data.corpus`): plan, write, mark done.
+
+`begin` removes what an earlier build recorded (and only that: never files the program did not
+make), records the new plan, and `finish` marks the corpus complete. Clips are written
+atomically; a full disk stops the build instead of leaving empty clips.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+from pathlib import Path
+
+import soundfile as sf
+
+from tdnn.atomic import atomic_write_bytes, atomic_write_text
+from tdnn.data.corpus import DONE, PLAN
+
+
+def previous_files(out: Path) -> list[str]:
+    """Files an earlier build in `out` wrote: its plan, else the `file` column of its manifest."""
+    if (out / PLAN).is_file():
+        try:
+            return list(json.loads((out / PLAN).read_text())["files"])
+        except (ValueError, KeyError, TypeError):
+            return []
+    manifest = out / "manifest.csv"
+    if manifest.is_file():
+        with open(manifest, newline="") as fh:
+            return [row["file"] for row in csv.DictReader(fh) if row.get("file")]
+    return []
+
+
+def remove_previous(out: Path) -> int:
+    """Delete the files an earlier build recorded (and folders they leave empty); return count."""
+    removed = 0
+    root = out.resolve()
+    for rel in previous_files(out):
+        path = out / rel
+        if not path.resolve().is_relative_to(root):
+            continue  # a plan never names files outside its corpus; ignore a tampered one
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed += 1
+        for parent in path.parents:
+            if parent == out or not parent.is_relative_to(out):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    return removed
+
+
+def begin(out: Path, files: list[str]) -> None:
+    """Start a build in `out`: drop the done marker and earlier outputs, record the plan."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DONE).unlink(missing_ok=True)
+    remove_previous(out)
+    atomic_write_text(out / PLAN, json.dumps({"files": sorted(files)}, indent=0) + "\n")
+
+
+def finish(out: Path) -> None:
+    """Mark the corpus in `out` complete (written last)."""
+    atomic_write_text(out / DONE, "tdnn prepare finished\n")
+
+
+def write_wav(path: Path, wave, sample_rate: int) -> None:
+    """Write a 16-bit PCM WAV completely or not at all (encoded in memory: a write error inside
+    libsndfile's callbacks would be swallowed)."""
+    buf = io.BytesIO()
+    sf.write(buf, wave, sample_rate, subtype="PCM_16", format="WAV")
+    data = buf.getvalue()
+    atomic_write_bytes(path, lambda f: f.write(data), durable=False)
+
+
+def fatal(error: Exception) -> bool:
+    """True for errors that stop the whole build (full disk, read-only or vanished folder)."""
+    return isinstance(error, OSError) and error.errno in (
+        errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
