@@ -29,6 +29,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from tdnn import audio
 from tdnn.errors import UserError
 
 from . import corpus
@@ -102,8 +103,8 @@ def to_clip(wave: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
     peak = float(np.max(np.abs(wave)))
     if peak == 0.0:
         raise RuntimeError("synthesizer produced silence")
-    loud = np.flatnonzero(np.abs(wave) >= peak * 10 ** (-TRIM_DB / 20))
-    wave = wave[loud[0]:loud[-1] + 1][:CLIP_SAMPLES]
+    first, end = audio.loud_span(wave, TRIM_DB)
+    wave = wave[first:end][:CLIP_SAMPLES]
     start = int(rng.integers(0, CLIP_SAMPLES - len(wave) + 1))
     clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
     clip[start:start + len(wave)] = wave
@@ -142,10 +143,10 @@ def render(out: Path, words: list[str], seed: int = 0, overwrite: bool = False) 
                     rng = np.random.default_rng([seed, vi, k, i])
                     wave, sr = sf.read(path, dtype="float32")
                     clip = to_clip(wave, sr, rng)
-                    for condition, audio in (("16k", clip), ("8k", band_limit_8k(clip))):
+                    for condition, sound in (("16k", clip), ("8k", band_limit_8k(clip))):
                         name = speaker + ("-8k" if condition == "8k" else "")
                         rel = f"{word}/{name}_nohash_0.wav"
-                        corpus.write_wav(out / rel, np.clip(audio, -1, 1), SAMPLE_RATE)
+                        corpus.write_wav(out / rel, np.clip(sound, -1, 1), SAMPLE_RATE)
                         rows.append({"file": rel, "word": word, "engine": voice.engine,
                                      "voice": voice.name, "variant": k, "condition": condition})
     write_csv(out / "manifest.csv", list(rows[0]), rows)

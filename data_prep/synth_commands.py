@@ -23,6 +23,7 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
+from tdnn import audio
 from tdnn.atomic import atomic_write_text
 from tdnn.errors import UserError
 
@@ -113,11 +114,8 @@ def make_speakers(n: int, seed: int, accents: list[str], variants: list[str]) ->
 
 def _trim(wave: np.ndarray) -> np.ndarray:
     """The wave without leading/trailing parts more than TRIM_DB below its peak."""
-    peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
-    if peak == 0.0:
-        return wave[:0]
-    loud = np.flatnonzero(np.abs(wave) >= peak * 10 ** (-TRIM_DB / 20))
-    return wave[loud[0]:loud[-1] + 1]
+    first, end = audio.loud_span(wave, TRIM_DB)
+    return wave[first:end]
 
 
 def speak_word(word: str, speaker: Speaker, rng: np.random.Generator

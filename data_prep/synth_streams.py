@@ -36,11 +36,7 @@ def noise_bed(noises: list[np.ndarray], n: int, rng: np.random.Generator) -> np.
     """`n` samples of background noise with unit RMS: a random slice of a noise file (tiled when
     short), or white noise when the corpus has none."""
     if noises:
-        noise = noises[rng.integers(len(noises))]
-        if len(noise) < n:
-            noise = np.tile(noise, -(-n // len(noise)))
-        start = rng.integers(len(noise) - n + 1)
-        bed = noise[start:start + n].astype(np.float64)
+        bed = audio.random_slice(noises, n, rng).astype(np.float64)
     else:
         bed = rng.standard_normal(n)
     return bed / max(np.sqrt(np.mean(bed ** 2)), 1e-9)

@@ -4,16 +4,11 @@ minimal-pair sets (same phones, different order) for the timing probes, and a se
 
 from __future__ import annotations
 
+from tdnn.data.words import WORDS_10, WORDS_35
 from tdnn.errors import UserError
 
-# The 35 words of Speech Commands v0.02, in the dataset's alphabetical order.
-COMMANDS_35 = ("backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow",
-               "forward", "four", "go", "happy", "house", "learn", "left", "marvin", "nine",
-               "no", "off", "on", "one", "right", "seven", "sheila", "six", "stop", "three",
-               "tree", "two", "up", "visual", "wow", "yes", "zero")
-
-# The 10 keywords of the 12-class task (plus _silence_ and _unknown_).
-COMMANDS_10 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+# The Speech Commands words (35) and the ten keywords of the 12-class task.
+COMMANDS_35, COMMANDS_10 = WORDS_35, WORDS_10
 
 # Extra words that only ever appear as `_unknown_`; several sound close to a keyword.
 UNKNOWN_EXTRA = ("yet", "nor", "cup", "town", "lift", "night", "own", "of", "shop", "goal",

@@ -18,6 +18,10 @@ import soxr
 
 from .errors import AudioError
 
+# File suffixes read as audio when a folder is scanned (formats libsndfile reads), everywhere.
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                            ".aifc", ".au", ".snd", ".sph", ".nist", ".w64", ".rf64", ".caf", ".wv"})
+
 SAMPLE_RATE = 16000
 # Rates outside this range are not speech audio (or a corrupt header).
 MIN_RATE, MAX_RATE = 1000, 384000
@@ -129,3 +133,23 @@ def _wav_truncated(fd: int, size: int) -> bool:
         if cid == b"data":
             return csize not in (0, 0xFFFFFFFF) and pos + 8 + csize > size
         pos += 8 + csize + (csize & 1)
+
+
+def random_slice(noises: list[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples from a random one of `noises` at a random start (a noise shorter than `n` is
+    tiled first): the background slice that augmentation, silence clips and streams mix in."""
+    noise = noises[rng.integers(len(noises))]
+    if len(noise) < n:
+        noise = np.tile(noise, -(-n // len(noise)))
+    start = int(rng.integers(len(noise) - n + 1))
+    return noise[start:start + n]
+
+
+def loud_span(wave: np.ndarray, below_db: float) -> tuple[int, int]:
+    """(first, last + 1): the samples from the first to the last one within `below_db` dB of
+    the peak, i.e. leading and trailing silence cut; (0, 0) for an all-zero or empty wave."""
+    peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
+    if peak == 0.0:
+        return 0, 0
+    loud = np.flatnonzero(np.abs(wave) >= peak * 10 ** (-below_db / 20))
+    return int(loud[0]), int(loud[-1]) + 1

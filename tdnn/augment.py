@@ -28,7 +28,7 @@ import scipy.signal
 import soxr
 import torch
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, random_slice
 from .config import AugmentConfig  # noqa: F401 (re-exported)
 
 LN_1000 = np.log(1000.0)  # amplitude decay of 60 dB, in nepers
@@ -76,11 +76,7 @@ class Augmenter:
         """`n` samples of noise: a random slice of a background file, else coloured noise."""
         if not self.noises:
             return colored_noise(n, rng.uniform(0.0, 2.0), rng)
-        noise = self.noises[rng.integers(len(self.noises))]
-        if len(noise) < n:
-            noise = np.tile(noise, -(-n // len(noise)))
-        start = rng.integers(len(noise) - n + 1)
-        return noise[start:start + n]
+        return random_slice(self.noises, n, rng)
 
 
 def add_noise(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:

@@ -32,7 +32,6 @@ from .features import Frontend
 from .layers import TDNNLayer, receptive_field
 from .streams import Detection
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
 
 
 # ---------------------------------------------------------------- clip prediction
@@ -75,7 +74,7 @@ def expand_paths(paths: list[str | Path], skipped: list | None = None) -> list[P
     to `skipped` as (path, reason)."""
     out = []
     for p in map(Path, paths):
-        inside, passed = audio.scan_folder(p, AUDIO_SUFFIXES) if p.is_dir() else ([], [])
+        inside, passed = audio.scan_folder(p, audio.AUDIO_SUFFIXES) if p.is_dir() else ([], [])
         if skipped is not None:
             skipped += passed
         out += inside or [p]
@@ -98,7 +97,7 @@ def predict_files(run, paths: list[str | Path], k: int = 3, batch_size: int = 64
     for path in expand_paths(paths):
         if path.is_dir():
             preds.append(Prediction(path, error=f"{path}: folder holds no audio files "
-                                    f"({', '.join(sorted(AUDIO_SUFFIXES))}); pass audio files"))
+                                    f"({', '.join(sorted(audio.AUDIO_SUFFIXES))}); pass audio files"))
             continue
         try:
             waves.append(audio.load(path, run.sample_rate))

@@ -21,8 +21,6 @@ from ..config import FrontendConfig
 from ..errors import UserError
 
 NAME = "features"
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-                  ".au", ".snd", ".sph", ".nist", ".w64", ".rf64", ".caf", ".wv"}
 LIST_SUFFIXES = {".txt", ".lst", ".list"}
 CONFIG_NAME = "frontend.yaml"
 FAILED_NAME = "failed.txt"
@@ -118,7 +116,7 @@ def collect_items(inputs: list[str]) -> list[Item]:
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files, skipped = audio.scan_folder(path, AUDIO_SUFFIXES)
+            files, skipped = audio.scan_folder(path, audio.AUDIO_SUFFIXES)
             for p, why in skipped:
                 print(f"tdnn features: skipped {printable(p)}: {why}", file=sys.stderr)
             items += [Item(p, p.relative_to(path).with_suffix("").as_posix()) for p in files]
@@ -198,6 +196,7 @@ def run(args) -> int:
         inside(args.out, args.archive, f"--archive {args.archive}")
     items = collect_items(args.inputs)
     if not items:
+        from ..audio import AUDIO_SUFFIXES
         raise UserError(f"no audio files found in {' '.join(args.inputs)}; "
                         f"looked for {', '.join(sorted(AUDIO_SUFFIXES))}")
     failed_name = FAILED_NAME

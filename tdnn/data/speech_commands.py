@@ -33,19 +33,12 @@ from torch.utils.data import Dataset
 from .. import audio
 from ..errors import LayoutError
 from .corpus import check_complete
+from .words import SILENCE, UNKNOWN, WORDS_10, WORDS_35  # noqa: F401 (re-exported)
 
-WORDS_10 = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-WORDS_35 = ["backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
-            "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on",
-            "one", "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up",
-            "visual", "wow", "yes", "zero"]
-SILENCE = "_silence_"
-UNKNOWN = "_unknown_"
 BACKGROUND_DIR = "_background_noise_"
 LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 SPLITS = ("train", "validation", "test", "all")
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the TensorFlow reference's constant; part of the split rule
-AUDIO_SUFFIXES = {".wav", ".flac"}
 LAYOUT_HINT = ("expected ROOT/<word>/<speaker>_nohash_<n>.wav clips (e.g. ROOT/yes/0a7c2a8d_nohash_0"
                ".wav), optional ROOT/validation_list.txt + ROOT/testing_list.txt and "
                "ROOT/_background_noise_/*.wav")
@@ -79,7 +72,7 @@ def which_set(filename: str | Path, validation_percentage: float = 10,
 def labels_for_task(task: int) -> list[str]:
     """Class labels in index order: 12 -> silence, unknown, the ten words; 35 -> the 35 words."""
     if task == 12:
-        return [SILENCE, UNKNOWN] + WORDS_10
+        return [SILENCE, UNKNOWN, *WORDS_10]
     if task == 35:
         return list(WORDS_35)
     raise ValueError(f"task must be 12 or 35, got {task!r}")
@@ -167,7 +160,7 @@ def load_background_noise(root: str | Path, sr: int = audio.SAMPLE_RATE) -> list
     folder = Path(root) / BACKGROUND_DIR
     if not folder.is_dir():
         return []
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in audio.AUDIO_SUFFIXES)
     if not files:
         raise LayoutError(f"{folder}: background-noise folder holds no .wav files; add noise "
                           "recordings (e.g. white_noise.wav) or remove the folder")
@@ -229,11 +222,8 @@ class ClipDataset(Dataset):
         """Zeros, or a random noise slice at a random volume when noises are available."""
         if not self.noises:
             return np.zeros(self.clip_samples, dtype=np.float32)
-        noise = self.noises[rng.integers(len(self.noises))]
-        if len(noise) < self.clip_samples:
-            noise = np.tile(noise, -(-self.clip_samples // len(noise)))
-        start = rng.integers(len(noise) - self.clip_samples + 1)
-        return noise[start:start + self.clip_samples] * np.float32(rng.uniform(0.0, 1.0))
+        noise = audio.random_slice(self.noises, self.clip_samples, rng)
+        return noise * np.float32(rng.uniform(0.0, 1.0))
 
 
 def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
@@ -249,7 +239,7 @@ _HASH_SPLIT = {"training": "train", "validation": "validation", "testing": "test
 def _word_dirs(root: Path) -> list[Path]:
     """Sub-folders of `root` that hold audio clips, except the background-noise folder."""
     return sorted(d for d in root.iterdir() if d.is_dir() and d.name != BACKGROUND_DIR
-                  and any(p.suffix.lower() in AUDIO_SUFFIXES for p in d.iterdir()))
+                  and any(p.suffix.lower() in audio.AUDIO_SUFFIXES for p in d.iterdir()))
 
 
 def _find_clips(root: Path) -> list[tuple[str, str]]:
@@ -257,7 +247,7 @@ def _find_clips(root: Path) -> list[tuple[str, str]]:
     if not root.is_dir():
         raise LayoutError(f"{root}: corpus folder not found; {LAYOUT_HINT}")
     clips = [(f"{d.name}/{p.name}", d.name.lower()) for d in _word_dirs(root)
-             for p in sorted(d.iterdir()) if p.suffix.lower() in AUDIO_SUFFIXES]
+             for p in sorted(d.iterdir()) if p.suffix.lower() in audio.AUDIO_SUFFIXES]
     if not clips:
         raise LayoutError(f"{root}: no clips found in word folders; {LAYOUT_HINT}")
     return clips

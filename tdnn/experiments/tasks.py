@@ -92,11 +92,11 @@ def word_phones(row: dict, hop: int) -> list[tuple[str, int, int]]:
     syn = espeak.synthesize(row["word"], row["voice"], rate=int(row["rate"]),
                             pitch=int(row["pitch"]), pitch_range=int(row["pitch_range"]))
     wave = soxr.resample(syn.wave, syn.sample_rate, audio.SAMPLE_RATE)
-    loud = np.flatnonzero(np.abs(wave) >= np.max(np.abs(wave)) * 10 ** (-TRIM_DB / 20))
+    first, end = audio.loud_span(wave, TRIM_DB)
     lo, hi = int(row["word_start"]), int(row["word_end"])
-    if abs(int(loud[-1]) + 1 - int(loud[0]) - (hi - lo)) > hop:
+    if abs(end - first - (hi - lo)) > hop:
         return []
-    offset = lo - int(loud[0])
+    offset = lo - first
     ratio = audio.SAMPLE_RATE / syn.sample_rate
     phones = []
     for p in syn.phonemes:
@@ -123,11 +123,7 @@ def noisy_copies(waves: list[np.ndarray], noises: list[np.ndarray], snrs: list[f
         rng = np.random.default_rng([seed, int(round(snr * 10)) + 1000])
         mixed = []
         for w in waves:
-            noise = noises[rng.integers(len(noises))]
-            if len(noise) < len(w):
-                noise = np.tile(noise, -(-len(w) // len(noise)))
-            start = int(rng.integers(len(noise) - len(w) + 1))
-            mixed.append(add_noise(w, noise[start:start + len(w)], snr))
+            mixed.append(add_noise(w, audio.random_slice(noises, len(w), rng), snr))
         out[f"snr{snr:g}"] = mixed
     return out
 
