@@ -44,12 +44,14 @@ def default_sets(engine: str, voices: list[str]) -> dict[str, list[str]]:
     return {"train": list(voices), "dev": []}
 
 
-def select(spec: str, engine: str, voices: list[str]) -> list[tuple[str, str]]:
-    """(voice, set) pairs chosen by `spec`: a comma list of set names (train, dev) and/or
+def select(spec: str, engine: str, voices: list[str], pool: list[str] | None = None
+           ) -> list[tuple[str, str]]:
+    """(voice, set) pairs chosen by `spec`: a comma list of set names (train, dev, all) and/or
     `<engine>:<voice>` items (voices of other engines are ignored here); a named voice keeps
-    its set, or 'custom' if it is in none."""
-    sets = default_sets(engine, voices)
-    set_of = {v: s for s in SETS for v in sets[s]}
+    its set, or 'custom' if it is in none. Set names expand to the voices in `pool` (default:
+    all `voices`), e.g. the eSpeak voices drawn for a corpus."""
+    set_of = {v: s for s, vs in default_sets(engine, voices).items() for v in vs}
+    sets = default_sets(engine, voices if pool is None else pool)
     chosen: dict[str, str] = {}
     for item in (s.strip() for s in spec.split(",")):
         if item in SETS:

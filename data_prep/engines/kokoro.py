@@ -1,11 +1,11 @@
 """Kokoro-82M (int8 ONNX, CPU): 28 English voices, weighted blends of them, and speed.
 
-Speed: one call costs ~1 s on one core whatever the word, mostly fixed work (the leading
+Speed: a call costs about the same for one word as for several (fixed work: the leading
 silence, the decoder's start-up), so `render` speaks several words in one call, separated by
-". ", and cuts each word out at the model's own predicted token durations (FRAME samples per
-duration unit). The last word of an utterance gets the trailing silence in its last phoneme's
-duration, so a call of several words ends with a repeat of its first word, which is dropped.
-Spoken in a list, words come out shorter than alone; `words_per_call=1` renders each alone.
+". ", and cuts them apart at the model's own predicted token durations (an output added to the
+model, FRAME samples per duration unit). Words said in a list come out shorter than alone, so
+such calls run at LIST_SPEED times the take's speed; `words_per_call=1` says each word alone.
+bench/tts.py measures the speed, the word lengths and the level at the cuts.
 """
 
 from __future__ import annotations
@@ -23,11 +23,17 @@ from .kokoro_g2p import G2P
 
 NATIVE_RATE = 24000
 FRAME = 600  # samples at 24 kHz per predicted duration unit
+# The audio runs ~1.5 frames ahead of the durations; cutting at the quietest point within 2
+# frames of the shifted pause's middle puts cuts in the silence between words (bench/tts.py
+# measures the level at the cuts against the plain midpoints).
+LEAD = 900
+SEARCH = 2 * FRAME
 SEPARATOR = ". "
 SPEED_RANGE = (0.85, 1.15)
 WORDS_PER_CALL = 8
+LIST_SPEED = 0.8  # words in a list at 0.8 x speed last about as long as words said alone
 TRIM_DB = 40.0
-RENDER_VERSION = 2  # part of the cache key: bump when render() changes its output
+RENDER_VERSION = 5  # part of the cache key: bump when render() changes its output
 
 
 def parse_voice(voice: str) -> list[tuple[str, float]]:
@@ -47,18 +53,30 @@ def blend(styles: list[np.ndarray], weights: list[float]) -> np.ndarray:
     return (np.tensordot(w / w.sum(), np.stack(styles), axes=1)).astype(np.float32)
 
 
-def word_spans(durations: np.ndarray, token_spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sample spans (at 24 kHz) of words from per-token durations and each word's [first, last)
-    token range; each span reaches half-way into the pause on either side."""
-    ends = np.cumsum(durations) * FRAME
+def word_spans(audio: np.ndarray, durations: np.ndarray, token_spans: list[tuple[int, int]]
+               ) -> list[tuple[int, int]]:
+    """Sample spans (24 kHz) of words from per-token durations and each word's [first, last)
+    token range. The audio runs LEAD samples ahead of the durations; two neighbours are cut at
+    the quietest point within SEARCH samples of the middle of the pause between them; the
+    outer ends keep a margin (trimming removes the silence)."""
+    ends = np.cumsum(durations) * FRAME - LEAD
     starts = ends - np.asarray(durations) * FRAME
     core = [(int(starts[a]), int(ends[b - 1])) for a, b in token_spans]
-    spans = []
-    for i, (s, e) in enumerate(core):
-        left = (core[i - 1][1] + s) // 2 if i else max(0, s - FRAME * 2)
-        right = (e + core[i + 1][0]) // 2 if i + 1 < len(core) else min(int(ends[-1]), e + FRAME * 2)
-        spans.append((left, right))
-    return spans
+    cuts = [quietest(audio, (e + s) // 2, SEARCH) for (_, e), (s, _) in zip(core, core[1:])]
+    first = max(0, core[0][0] - 6 * FRAME)  # speech can start ~4 frames into the leading pause
+    last = min(len(audio), core[-1][1] + 2 * FRAME)
+    return list(zip([first] + cuts, cuts + [last]))
+
+
+def quietest(audio: np.ndarray, center: int, radius: int, window: int = 300, step: int = 60
+             ) -> int:
+    """The sample near `center` (within `radius`) where a short window has the least energy."""
+    positions = range(max(window // 2, center - radius),
+                      min(len(audio) - window // 2, center + radius) + 1, step)
+    if not positions:
+        return int(np.clip(center, 0, len(audio)))
+    energy = [float(np.mean(audio[p - window // 2:p + window // 2] ** 2)) for p in positions]
+    return positions[int(np.argmin(energy))]
 
 
 class Kokoro:
@@ -115,28 +133,36 @@ class Kokoro:
 
     def render(self, words: list[str], voice: str, settings: dict) -> list[np.ndarray]:
         """All `words` in one model call, cut at the predicted durations, 16 kHz, trimmed."""
+        audio, durations, token_spans = self.speak(words, voice, settings)
+        waves = []
+        for start, end in word_spans(audio, durations, token_spans)[:len(words)]:
+            piece = soxr.resample(audio[start:end], NATIVE_RATE, SAMPLE_RATE)
+            waves.append(trim(piece.astype(np.float32), TRIM_DB))
+        return waves
+
+    def speak(self, words: list[str], voice: str, settings: dict
+              ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """One model call: 24 kHz audio, per-token durations, each word's [first, last) tokens.
+
+        The last word of a call absorbs the trailing silence into its last phoneme's duration;
+        when several words share a call, a repeat of the first word takes that place.
+        """
         sep = [self.vocab[c] for c in SEPARATOR]
-        end = [self.vocab[c] for c in SEPARATOR.strip()]
-        # The last word of a call absorbs the trailing silence into its last phoneme's
-        # duration; when several words share a call, a repeat of the first word takes that place.
+        final = [self.vocab[c] for c in SEPARATOR.strip()]
         said = list(words) + (words[:1] if self.words_per_call > 1 else [])
         tokens, token_spans = [0], []
         for i, word in enumerate(said):
             ids = [self.vocab[c] for c in self.phonemes(word, voice) if c in self.vocab]
             token_spans.append((len(tokens), len(tokens) + len(ids)))
-            tokens += ids + (sep if i + 1 < len(said) else end)
+            tokens += ids + (sep if i + 1 < len(said) else final)
         tokens.append(0)
+        speed = settings.get("speed", 1.0) * (LIST_SPEED if self.words_per_call > 1 else 1.0)
         styles = self.style(voice)  # Kokoro's convention: the row for the phoneme count - 1
         style = styles[min(len(tokens) - 3, len(styles) - 1)]
         audio, durations = self.session.run(None, {
             "tokens": np.array([tokens], dtype=np.int64), "style": style[None],
-            "speed": np.array([settings.get("speed", 1.0)], dtype=np.float32)})
-        audio = audio.reshape(-1)
-        waves = []
-        for start, end in word_spans(durations.reshape(-1), token_spans)[:len(words)]:
-            piece = soxr.resample(audio[start:end], NATIVE_RATE, SAMPLE_RATE)
-            waves.append(trim(piece.astype(np.float32), TRIM_DB))
-        return waves
+            "speed": np.array([speed], dtype=np.float32)})
+        return audio.reshape(-1), durations.reshape(-1), token_spans
 
 
 def create(model=None, voices_dir=None, words_per_call: int = WORDS_PER_CALL, threads: int = 1,

@@ -98,13 +98,14 @@ def _speakers(args, loaded: dict):
     from data_prep.tts_commands import Speaker
     speakers = []
     for name, engine in loaded.items():
-        offered = engine.voices()
+        pool = None
         if name == "espeak":
             drawn = synth_commands.make_speakers(args.espeak_voices, args.seed,
                                                  list(espeak.ENGLISH_ACCENTS),
                                                  synth_commands.all_variants())
-            offered = list(dict.fromkeys(sp.voice for sp in drawn))
-        speakers += [Speaker(name, v, s) for v, s in voice_sets.select(args.voices, name, offered)]
+            pool = list(dict.fromkeys(sp.voice for sp in drawn))
+        speakers += [Speaker(name, v, s)
+                     for v, s in voice_sets.select(args.voices, name, engine.voices(), pool)]
     if not speakers:
         raise UserError(f"--voices {args.voices}: no voice of --engines {args.engines} chosen")
     return speakers
