@@ -90,18 +90,24 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--words", type=int, default=32, help="how many Speech Commands words")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tts.json")
+    p.add_argument("--kokoro-model", type=Path, action="append", default=[],
+                   help="another Kokoro ONNX file to time (e.g. an fp32 one) at 1 and 8 words "
+                        "per call; repeatable")
     args = p.parse_args(argv)
     words = list(COMMANDS_35[:args.words])
     rows, skipped = [], []
-    for name, options, voices, settings in CONFIGS:
+    extra = [("kokoro", {"words_per_call": k, "model": str(m)}, ["af_heart", "bm_george"],
+              {"speed": 1.0}) for m in args.kokoro_model for k in (1, 8)]
+    for name, options, voices, settings in CONFIGS + extra:
         try:
             rows.append(bench(name, options, voices, settings, words))
         except Exception as e:  # noqa: BLE001 - a missing extra skips that engine, says why
             skipped.append(f"{name} {options}: {e}")
-    print(f"{'engine':8s} {'options':24s} {'words':>5s} {'load s':>7s} {'words/s':>8s} "
+    print(f"{'engine':8s} {'options':28s} {'words':>5s} {'load s':>7s} {'words/s':>8s} "
           f"{'s/word':>7s} {'word s':>7s}")
     for r in rows:
-        print(f"{r['engine']:8s} {json.dumps(r['options']):24s} {r['words']:5d} {r['load_s']:7.2f} "
+        options = {k: Path(v).name if k == "model" else v for k, v in r["options"].items()}
+        print(f"{r['engine']:8s} {json.dumps(options):28s} {r['words']:5d} {r['load_s']:7.2f} "
               f"{r['words_per_s']:8.2f} {r['s_per_word']:7.3f} {r['mean_word_s']:7.3f}")
     for s in skipped:
         print(f"skipped: {s}")
@@ -115,7 +121,8 @@ def main(argv=None) -> int:
     results = {"rows": rows, "kokoro_cuts": cuts, "skipped": skipped, "threads": os.environ.get("OMP_NUM_THREADS"),
                "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                "load_average": os.getloadavg(), "command": "OMP_NUM_THREADS=1 python bench/tts.py"
-               + (f" --words {args.words}" if args.words != 32 else "")}
+               + (f" --words {args.words}" if args.words != 32 else "")
+               + "".join(f" --kokoro-model {m}" for m in args.kokoro_model)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
