@@ -40,7 +40,7 @@ def bench(name: str, options: dict, voices: list[str], settings: dict, words: li
     t = time.perf_counter()
     engine = engines.load(name, **options)
     load_s = time.perf_counter() - t
-    size = getattr(engine, "words_per_call", 1)
+    size = engine.words_per_call
     engine.render(words[:size], voices[0], settings)  # warm-up
     lengths, t = [], time.perf_counter()
     for voice in voices:

@@ -87,7 +87,7 @@ def rendered(engine, cache: Path, voice: str, words: list[str], settings: dict) 
     """
     tag = engines.voice_tag(voice)
     waves = []
-    size = getattr(engine, "words_per_call", 1)
+    size = engine.words_per_call
     for i in range(0, len(words), size):
         group = words[i:i + size]
         paths = [tts_cache.word_path(cache, engine.name, tag, w, tts_cache.key(

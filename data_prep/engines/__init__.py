@@ -25,6 +25,7 @@ from tdnn.errors import UserError
 SAMPLE_RATE = 16000
 NAMES = ("espeak", "kokoro", "piper")
 INSTALL = {
+    "espeak": "reinstall tdnn (espeakng-loader is one of its dependencies)",
     "kokoro": "pip install 'tdnn[kokoro]' and fetch the voices with `tdnn prepare kokoro-voices` "
               "(see docs/voices.md)",
     "piper": "pip install 'tdnn[piper]' (see docs/voices.md)",
@@ -53,11 +54,10 @@ def load(name: str, **options) -> Engine:
     if name not in NAMES:
         raise UserError(f"--engines: unknown engine '{name}'; choose from {', '.join(NAMES)}")
     try:
-        module = importlib.import_module(f"{__name__}.{name}")
-    except ImportError as e:
+        return importlib.import_module(f"{__name__}.{name}").create(**options)
+    except ImportError as e:  # the extra's packages are imported at load or first use
         raise UserError(f"engine '{name}' needs a package that is not installed "
                         f"({e.name}): {INSTALL[name]}") from None
-    return module.create(**options)
 
 
 def voice_tag(voice: str) -> str:

@@ -18,8 +18,7 @@ import soxr
 
 from tdnn.errors import UserError
 
-from . import SAMPLE_RATE, kokoro_assets, trim
-from .kokoro_g2p import G2P
+from . import SAMPLE_RATE, kokoro_assets, kokoro_g2p, trim
 
 NATIVE_RATE = 24000
 FRAME = 600  # samples at 24 kHz per predicted duration unit
@@ -101,8 +100,9 @@ class Kokoro:
         self.session = onnxruntime.InferenceSession(str(patched), options,
                                                     providers=["CPUExecutionProvider"])
         self.vocab = kokoro_assets.vocab()
+        kokoro_g2p.lexicon_dir()  # misaki's lexicons: missing is an ImportError now, not later
         self.words_per_call = words_per_call
-        self._g2p: dict[bool, G2P] = {}
+        self._g2p: dict[bool, kokoro_g2p.G2P] = {}
         self._styles: dict[str, np.ndarray] = {}
 
     def voices(self) -> list[str]:
@@ -124,7 +124,7 @@ class Kokoro:
         """The word in Kokoro's phonemes, British for voices whose first part starts with 'b'."""
         british = voice.startswith("b")
         if british not in self._g2p:
-            self._g2p[british] = G2P(british)
+            self._g2p[british] = kokoro_g2p.G2P(british)
         return self._g2p[british](word)
 
     def draw_settings(self, rng: np.random.Generator) -> dict:

@@ -111,6 +111,16 @@ def _speakers(args, loaded: dict):
     return speakers
 
 
+def _check_out(args) -> None:
+    """--out is given, and new or empty unless --resume / --overwrite."""
+    if args.out is None:
+        raise UserError("--out is required (the corpus folder to create)")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())) and \
+            not (args.resume or args.overwrite):
+        raise UserError(f"--out {args.out}: folder is not empty; pass --resume to continue a "
+                        "build, --overwrite to write into it, or name a new folder")
+
+
 def run_tts(args) -> int:
     """Build the multi-engine keyword corpus (or list its voices)."""
     from data_prep import engines, tts_cache, tts_commands, words
@@ -120,6 +130,8 @@ def run_tts(args) -> int:
                     "--espeak-voices"), (args.kokoro_words_per_call, "--kokoro-words-per-call")):
         if n < 1:
             raise UserError(f"{flag} must be at least 1, got {n}")
+    if not args.list_voices:
+        _check_out(args)
     options = _options(args)
     loaded = {n: engines.load(n, **options.get(n, {})) for n in names}
     speakers = _speakers(args, loaded)
@@ -127,12 +139,6 @@ def run_tts(args) -> int:
         for sp in speakers:
             print(f"{sp.voice_set:7s} {sp.id:32s} {sp.engine}:{sp.voice}")
         return 0
-    if args.out is None:
-        raise UserError("--out is required (the corpus folder to create)")
-    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())) and \
-            not (args.resume or args.overwrite):
-        raise UserError(f"--out {args.out}: folder is not empty; pass --resume to continue a "
-                        "build, --overwrite to write into it, or name a new folder")
     takes = {sp.id: tts_commands.draw_takes(loaded[sp.engine], sp, args.takes, args.seed)
              for sp in speakers}
     t0 = time.time()
