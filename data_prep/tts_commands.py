@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,18 @@ def _speaker_clips(job: _Job) -> tuple[list[dict], list[tuple[str, str]]]:
     return rows, failures
 
 
+def _run(tasks: list[_Job], jobs: int):
+    """Yield each task's (rows, failures): eSpeak speakers in fresh processes (libespeak-ng
+    carries state from one utterance to the next, see espeak.map_processes), the others in
+    `jobs` lasting workers that load their engine once, as each speaker finishes."""
+    yield from espeak.map_processes(_speaker_clips,
+                                    [t for t in tasks if t.speaker.engine == "espeak"], jobs)
+    rest = [t for t in tasks if t.speaker.engine != "espeak"]
+    if rest:
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(rest))) as pool:
+            yield from pool.imap_unordered(_speaker_clips, rest)
+
+
 def write_lists(out: Path, rows: list[dict], split: str) -> None:
     """Set each row's split (by voice set, or 'hash' = TensorFlow hashing) and write the lists."""
     from tdnn.data.speech_commands import which_set  # here: keeps torch out of the workers
@@ -152,7 +165,7 @@ def build(out: Path, speakers: list[Speaker], takes: dict[str, list[dict]], word
     rows, failures = [], []
     bar = tqdm(total=sum(len(takes[sp.id]) for sp in speakers) * len(words), unit="clip",
                disable=not progress, desc="tts-commands")
-    for r, f in espeak.map_processes(_speaker_clips, tasks, jobs):
+    for r, f in _run(tasks, jobs):
         rows += r
         failures += f
         bar.update(len(r) + len(f))
