@@ -268,3 +268,28 @@ def test_cache_root_follows_option_then_environment(monkeypatch, tmp_path):
     assert tts_cache.root() == tmp_path / "xdg" / "tdnn"
     assert os.path.basename(tts_cache.word_path(tmp_path, "kokoro", "afheart", "go", "ab")) \
         == "go-ab.wav"
+
+
+def test_duration_tensor_is_found_after_round_and_clip():
+    pytest.importorskip("onnx", reason="onnx (test extra) is not installed")
+    from onnx import TensorProto, helper
+    from data_prep.engines import kokoro_assets
+    nodes = [helper.make_node("Round", ["x"], ["r"]),
+             helper.make_node("Clip", ["r", "lo"], ["c"]),
+             helper.make_node("Cast", ["c"], ["durations"], to=TensorProto.INT64),
+             helper.make_node("Cast", ["x"], ["other"], to=TensorProto.INT64)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [3])],
+                              [helper.make_tensor_value_info("other", 7, [3])],
+                              [helper.make_tensor("lo", 1, [], [1.0])])
+    assert kokoro_assets.durations_tensor(helper.make_model(graph)) == "durations"
+    del graph.node[1]
+    with pytest.raises(UserError, match="--kokoro-model"):
+        kokoro_assets.durations_tensor(helper.make_model(graph))
+
+
+def test_voices_tarball_is_checked(tmp_path):
+    from data_prep.engines import kokoro_assets
+    fake = tmp_path / "kokoro-js-1.2.1.tgz"
+    fake.write_bytes(b"not the package")
+    with pytest.raises(UserError, match="SHA-256"):
+        kokoro_assets.fetch_voices(tmp_path / "voices", fake)
