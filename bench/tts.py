@@ -25,7 +25,8 @@ import numpy as np
 from data_prep import engines
 from data_prep.words import COMMANDS_35
 
-CONFIGS = [("espeak", {}, ["en-us", "en-gb-x-rp+m3"], {"rate": 175, "pitch": 50, "pitch_range": 50}),
+CONFIGS = [("espeak", {}, ["en-us", "en-gb-x-rp+m3"],
+            {"rate": 175, "pitch": 50, "pitch_range": 50}),
            *[("kokoro", {"words_per_call": k}, ["af_heart", "bm_george"], {"speed": 1.0})
              for k in (1, 4, 8, 16)],
            ("piper", {}, ["joe"], {"length_scale": 1.0, "noise_scale": 0.667,
@@ -118,7 +119,8 @@ def main(argv=None) -> int:
               f"middle of the pause median {cuts['at_middle']['median_db']} / p90 "
               f"{cuts['at_middle']['p90_db']}; word_spans cut median "
               f"{cuts['at_cut']['median_db']} / p90 {cuts['at_cut']['p90_db']}")
-    results = {"rows": rows, "kokoro_cuts": cuts, "skipped": skipped, "threads": os.environ.get("OMP_NUM_THREADS"),
+    results = {"rows": rows, "kokoro_cuts": cuts, "skipped": skipped,
+               "threads": os.environ.get("OMP_NUM_THREADS"),
                "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                "load_average": os.getloadavg(), "command": "OMP_NUM_THREADS=1 python bench/tts.py"
                + (f" --words {args.words}" if args.words != 32 else "")

@@ -218,7 +218,8 @@ def test_layout_manifest_and_voice_set_split(corpus):
         assert set(json.loads(r["settings"])) == {"rate", "pitch", "pitch_range"}
         assert r["split"] == {"train": "training", "dev": "validation"}[r["voice_set"]]
     takes = {(r["speaker"], r["take"]): r["settings"] for r in rows}
-    assert all(r["settings"] == takes[(r["speaker"], r["take"])] for r in rows)  # a take = one setting
+    # a take is one setting for all words
+    assert all(r["settings"] == takes[(r["speaker"], r["take"])] for r in rows)
     validation = (out / "validation_list.txt").read_text().split()
     assert sorted(validation) == sorted(r["file"] for r in rows if r["voice_set"] == "dev")
     assert (out / "testing_list.txt").read_text() == ""

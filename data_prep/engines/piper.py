@@ -43,7 +43,8 @@ class Piper:
         path = Path(model) if model else bundled_model()
         config = Path(f"{path}.json")
         if not path.is_file() or not config.is_file():
-            raise UserError(f"--piper-model {path}: need the .onnx file and its .onnx.json beside it")
+            raise UserError(f"--piper-model {path}: need the .onnx file and its .onnx.json "
+                            "beside it")
         parts = path.stem.split("-")
         self.voice = parts[1] if len(parts) == 3 else path.stem
         self.model_id = f"{path.name}:r{RENDER_VERSION}"

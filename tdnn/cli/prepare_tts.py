@@ -77,7 +77,8 @@ def register(sub) -> None:
                        help="fetch the 28 English Kokoro voice styles (npm kokoro-js@1.2.1)",
                        description="Unpack the English voice styles of the npm package "
                                    "kokoro-js@1.2.1 into the cache: runs `npm pack`, or reads "
-                                   "a tarball downloaded elsewhere (--tarball); checked by SHA-256.")
+                                   "a tarball downloaded elsewhere (--tarball); checked by "
+                                   "SHA-256.")
     v.add_argument("--tarball", type=Path, default=None, help="kokoro-js-1.2.1.tgz already here")
     v.add_argument("--cache", type=Path, default=None, help="cache folder (as for tts-commands)")
     v.set_defaults(func=run_kokoro_voices)
