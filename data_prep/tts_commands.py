@@ -122,7 +122,7 @@ def _speaker_clips(job: _Job) -> tuple[list[dict], list[tuple[str, str]]]:
                                       "(need 0-0.95 s)"))
                 continue
             rng = np.random.default_rng([job.seed, 4, _stable(sp.id), _stable(word), take])
-            clip, info = place_word(wave, rng)
+            clip, info = place_word(engines.fade(wave), rng)
             tts_cache.write_atomic(Path(job.out) / rel, clip, SAMPLE_RATE, subtype="PCM_16")
             rows.append({"file": rel, "word": word, "speaker": sp.id, "engine": sp.engine,
                          "voice": sp.voice, "voice_set": sp.voice_set, "take": take,

@@ -146,6 +146,12 @@ def test_piper_renders_a_word():
 
 # --- engines, voice sets ---------------------------------------------------------------------
 
+def test_fade_ramps_the_ends_only():
+    wave = engines.fade(np.ones(400, np.float32))
+    assert wave[0] < 0.01 and wave[-1] < 0.01 and np.all(wave[80:320] == 1)
+    assert np.all(np.diff(wave[:80]) > 0) and np.all(np.diff(wave[320:]) < 0)
+
+
 def test_voice_tags_have_no_underscores_or_dashes():
     assert engines.voice_tag("af_heart") == "afheart"
     assert engines.voice_tag("en-us+m3") == "enus+m3"

@@ -81,3 +81,14 @@ def trim(wave: np.ndarray, below_peak_db: float = 40.0) -> np.ndarray:
         return wave[:0]
     loud = np.flatnonzero(np.abs(wave) >= peak * 10 ** (-below_peak_db / 20))
     return wave[loud[0]:loud[-1] + 1]
+
+
+def fade(wave: np.ndarray, samples: int = 80) -> np.ndarray:
+    """The wave with raised-cosine ramps of `samples` (5 ms at 16 kHz) at both ends, so a word
+    cut out of a longer utterance starts and stops without a click."""
+    n = min(samples, len(wave) // 2)
+    ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(wave.dtype)
+    out = wave.copy()
+    out[:n] *= ramp
+    out[len(out) - n:] *= ramp[::-1]
+    return out
