@@ -25,6 +25,7 @@ INITIALIZE_PHONEME_EVENTS = 0x0001
 CHARS_UTF8 = 1
 PHONEME_INPUT = 0x100  # text inside [[ ]] is eSpeak phoneme mnemonics
 POS_CHARACTER = 1
+PHONEMES_IPA = 0x02  # espeak_TextToPhonemes: IPA (UTF-8) instead of eSpeak mnemonics
 EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_END = 0, 1, 2, 5
 EVENT_MSG_TERMINATED, EVENT_PHONEME = 6, 7
 PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE, PARAM_WORDGAP = 1, 2, 3, 4, 7
@@ -119,6 +120,9 @@ class Espeak:
         self._events: list[tuple] = []
         self._callback = _CALLBACK(self._on_synth)  # keep a reference: C holds the pointer
         self._lib.espeak_SetSynthCallback(self._callback)
+        self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self._lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                                    ctypes.c_int]
         self._voice = None
 
     def _on_synth(self, wav, n, events) -> int:
@@ -139,6 +143,16 @@ class Espeak:
                 raise UserError(f"eSpeak voice '{name}' not found: pick an accent from "
                                 f"{', '.join(ENGLISH_ACCENTS)} and a variant from voices/!v")
             self._voice = name
+
+    def ipa(self, text: str, voice: str = "en-us") -> str:
+        """`text` as IPA phonemes (words separated by spaces), without synthesising it."""
+        self.set_voice(voice)
+        data = ctypes.c_char_p(text.encode("utf-8"))
+        clauses = []
+        while data.value:
+            out = self._lib.espeak_TextToPhonemes(ctypes.byref(data), CHARS_UTF8, PHONEMES_IPA)
+            clauses.append((out or b"").decode("utf-8", "replace").strip())
+        return " ".join(c for c in clauses if c)
 
     def synthesize(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
                    pitch_range: int = 50, word_gap: int = 0, volume: int = 100,

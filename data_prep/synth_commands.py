@@ -142,12 +142,18 @@ def speak_word(word: str, speaker: Speaker, rng: np.random.Generator
 def make_clip(word: str, speaker: Speaker, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """A 1 s clip: the word at a random position and peak level over a faint noise floor."""
     wave, rate, pitch = speak_word(word, speaker, rng)
+    clip, info = place_word(wave, rng)
+    return clip, {"rate": rate, "pitch": pitch, **info}
+
+
+def place_word(wave: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """A 1 s clip holding `wave` (<= 1 s, 16 kHz) at a random position and peak level."""
     level_db = float(rng.uniform(*LEVEL_DB_RANGE))
     floor_db = level_db - float(rng.uniform(*FLOOR_BELOW_PEAK_DB))
     start = int(rng.integers(0, CLIP_SAMPLES - len(wave) + 1))
     clip = rng.standard_normal(CLIP_SAMPLES) * 10 ** (floor_db / 20)
     clip[start:start + len(wave)] += wave * (10 ** (level_db / 20) / np.max(np.abs(wave)))
-    info = {"rate": rate, "pitch": pitch, "level_db": round(level_db, 2),
+    info = {"level_db": round(level_db, 2),
             "floor_db": round(floor_db, 2), "word_start": start, "word_end": start + len(wave)}
     return np.clip(clip, -1, 1).astype(np.float32), info
 

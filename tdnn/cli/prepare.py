@@ -23,6 +23,7 @@ from pathlib import Path
 from data_prep import heldout_tts
 
 from ..errors import UserError
+from . import prepare_tts
 
 NAME = "prepare"
 FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -38,6 +39,7 @@ def register(subparsers) -> None:
     _phones_parser(sub)
     _bdg_parser(sub)
     heldout_tts.register(sub)
+    prepare_tts.register(sub)
 
 
 def _common(p: argparse.ArgumentParser, speakers: int) -> None:
