@@ -102,7 +102,20 @@ def _cnn2d() -> ModelConfig:
     ], stats="meanstd", dropout=0.1)
 
 
-PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d}
+def _kws_embed() -> ModelConfig:
+    """Keyword TDNN over speech_embedding frames (96-d, 12.5 per second): 3 context layers
+    ({-1,0,1}, {-1,0,1}, {-2,0,2}: 9 frames = 720 ms of embeddings, 1.4 s of audio), a wide 1x1
+    layer, mean+std pooling; ~55k parameters (the embedding model not counted)."""
+    return ModelConfig(preset="kws_embed", layers=[
+        LayerSpec(64, [-1, 0, 1]),
+        LayerSpec(64, [-1, 0, 1]),
+        LayerSpec(64, [-2, 0, 2]),
+        LayerSpec(128, [0]),
+    ], stats="meanstd")
+
+
+PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d,
+           "kws_embed": _kws_embed}
 
 
 def preset_config(name: str) -> ModelConfig:
@@ -317,7 +330,8 @@ def _check(cfg: ModelConfig, in_dim: int, n_classes: int) -> None:
     if in_dim < 1 or n_classes < 1:
         raise ConfigError(f"model: need in_dim >= 1 and n_classes >= 1 (got {in_dim}, {n_classes})")
     if not cfg.layers:
-        raise ConfigError("model.layers is empty; give layer specs or a preset (kws, waibel, kaldi, cnn2d)")
+        raise ConfigError("model.layers is empty; give layer specs or a preset ("
+                          f"{', '.join(PRESETS)})")
     for i, spec in enumerate(cfg.layers):
         if spec.dim < 1 or spec.stride < 1 or spec.pool_stride < 1 or spec.pool_width < 1:
             raise ConfigError(f"model.layers[{i}]: dim, stride, pool_width and pool_stride must be >= 1")
