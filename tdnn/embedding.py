@@ -142,12 +142,17 @@ class SpeechEmbedding:
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         """Embeddings [B, L, 96] (float32) of waveforms [B, T]."""
         wave = np.asarray(wave, dtype=np.float32)
-        b, n = wave.shape
-        padded = np.pad(wave * INT16_SCALE, ((0, 0), (LEFT, SPAN - LEFT)))
-        mel = self.mel_db(padded)
-        length = 1 + n // HOP
+        padded = np.pad(wave, ((0, 0), (LEFT, SPAN - LEFT)))
+        return self.windows(padded)[:, :1 + wave.shape[1] // HOP]
+
+    def windows(self, wave: np.ndarray) -> np.ndarray:
+        """Embeddings [B, n, 96] of every whole window of waveforms [B, T], unpadded: window k
+        reads samples k*1280 .. k*1280 + 12511 (so n = 1 + (T - 12512) // 1280)."""
+        b = wave.shape[0]
+        mel = self.mel_db(np.asarray(wave, dtype=np.float32) * INT16_SCALE)
         windows = np.lib.stride_tricks.sliding_window_view(mel, WINDOW_FRAMES, axis=1)
-        windows = windows[:, ::WINDOW_STEP][:, :length]               # [B, L, 32, 76]
+        windows = windows[:, ::WINDOW_STEP]                            # [B, n, 32, 76]
+        length = windows.shape[1]
         windows = windows.transpose(0, 1, 3, 2).reshape(b * length, WINDOW_FRAMES, -1)
         floor = windows.max(axis=(1, 2), keepdims=True) - TOP_DB
         windows = np.maximum(windows, floor) / 10.0 + 2.0

@@ -238,6 +238,19 @@ class Frontend(nn.Module):
         x = torch.from_numpy(wave).to(self.window.device)
         return self(x[None])[0].T.contiguous().cpu().numpy()
 
+    @torch.inference_mode()
+    def frames(self, wave: Tensor, lo: int, hi: int) -> Tensor:
+        """Frames lo..hi [D, hi - lo + 1] of a 1-D waveform, as `self(wave[None])[0, :, lo:hi+1]`;
+        speech_embedding (no deltas, no normalisation) computes only those frames."""
+        if self.embedding is None or self.cfg.deltas or self.cfg.normalize != "none":
+            return self(wave[None])[0, :, lo:hi + 1]
+        start, stop = lo * self.hop_length - EMBEDDING_SPAN // 2, hi * self.hop_length
+        stop += EMBEDDING_SPAN - EMBEDDING_SPAN // 2
+        part = wave[max(0, start):max(0, min(stop, wave.shape[-1]))].cpu().numpy()
+        part = np.pad(part, (max(0, -start), stop - start - max(0, -start) - len(part)))
+        emb = self.embedding.windows(part[None])[0]                    # [hi - lo + 1, 96]
+        return torch.from_numpy(emb).T.contiguous().to(wave.device)
+
     def _fbank(self, wave: Tensor) -> Tensor:
         """Kaldi fbank on centred frames: [B, T] -> [B, n_mels, L]."""
         half = self.win_length // 2

@@ -273,7 +273,7 @@ class StreamScorer:
         self.model, self.frontend = model.eval(), frontend.eval()
         first, last = frontend_span(frontend)
         hop, raw = frontend.hop_length, raw_frontend(frontend)
-        self.features = Stage(lambda w, lo, hi: raw(w[None])[0, :, lo:hi + 1],
+        self.features = Stage(lambda w, lo, hi: raw.frames(w, lo, hi),
                               first, last, hop, lambda n: 1 + n // hop)
         self.norm = None
         if frontend.cfg.normalize != "none":
