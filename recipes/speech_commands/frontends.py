@@ -163,6 +163,7 @@ def collect(args) -> dict:
     arms = {arm: runs.read_json(args.out / arm / EVAL) for arm in ARMS
             if (args.out / arm / EVAL).is_file()}
     return {"command": "python -m recipes.speech_commands.frontends", "seed": args.seed,
+            "overrides": args.overrides,
             "train_dir": str(args.train_dir), "dev_dir": str(args.dev_dir),
             "test_voices": str(args.test_voices) if args.test_voices else None,
             "voice_sets": {
