@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder of the runs (one per arm)")
     p.add_argument("--train-dir", type=Path, required=True, help="eSpeak training corpus")
     p.add_argument("--dev-dir", type=Path, required=True, help="dev voices (scored whole)")
+    p.add_argument("--dev-name", default="dev_voices",
+                   help="name of the dev set in the results (another name adds a second dev set)")
     p.add_argument("--test-voices", type=Path, default=None,
                    help="Flite/Festival voices (scored whole; test only: leave out while choosing)")
     p.add_argument("--arm", action="append", choices=sorted(ARMS), default=None,
@@ -51,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TrainConfig override for every arm trained")
     p.add_argument("--results", type=Path, default=HERE / "results" / "frontends.json",
                    help="JSON written from every scored arm in --out")
+    p.add_argument("--rescore", action="store_true",
+                   help="score trained arms again (e.g. on --test-voices once a choice is made) "
+                        "without training")
     p.add_argument("--table", action="store_true",
                    help="only print the Markdown table of the --results JSON")
     return p
@@ -95,6 +100,13 @@ def run_arm(arm: str, args) -> None:
     from tdnn.train import TrainConfig, train
 
     run_dir = args.out / arm
+    if args.rescore and (run_dir / EVAL).is_file():
+        done = runs.read_json(run_dir / EVAL)
+        trained = runs.read_json(run_dir / runs.METRICS)
+        again = score(run_dir, args, trained, done["train_wall_seconds"])
+        done["sets"].update(again["sets"])  # sets not scored again keep their figures
+        runs.write_json(done, run_dir / EVAL)
+        return
     if (run_dir / EVAL).is_file():
         return
     cfg = config.load(TrainConfig, ARMS[arm], [
@@ -120,8 +132,8 @@ def score(run_dir: Path, args, trained: dict, wall: float) -> dict:
         "espeak_test": (sc.load_examples(args.train_dir, "test", d.task, args.seed,
                                          d.silence_percentage, d.unknown_percentage),
                         lambda r: speaker_of(r["path"] or None)),
-        "dev_voices": (sc.load_examples(args.dev_dir, "all", d.task, 0, 0, None),
-                       lambda r: speaker_of(r["path"])),
+        args.dev_name: (sc.load_examples(args.dev_dir, "all", d.task, 0, 0, None),
+                        lambda r: speaker_of(r["path"])),
     }
     if args.test_voices:
         sets["test_voices_flite_festival"] = (
@@ -130,8 +142,8 @@ def score(run_dir: Path, args, trained: dict, wall: float) -> dict:
            "summary": summary(run.model, run.frontend.dim, run.frontend.frame_rate),
            "epochs_run": trained["epochs_run"], "best": trained["best"],
            "train_seconds_per_epoch": trained["train_seconds_per_epoch"],
-           "train_wall_seconds": wall, "frontend_ms_per_clip": frontend_cost(run, sets),
-           "sets": {}}
+           "train_wall_seconds": wall,
+           "frontend_ms_per_clip": frontend_cost(run, sets[args.dev_name][0]), "sets": {}}
     for name, (examples, cluster) in sets.items():
         _, rows, errors = evaluate_examples(run, examples)
         ten = [r for r in rows if word_of(r["path"] or None) in sc.WORDS_10]
@@ -142,13 +154,13 @@ def score(run_dir: Path, args, trained: dict, wall: float) -> dict:
     return out
 
 
-def frontend_cost(run, sets: dict, clips: int = 64) -> float:
-    """Milliseconds per 1 s clip of the run's frontend on a batch of `clips` dev clips."""
+def frontend_cost(run, examples: list, clips: int = 64) -> float:
+    """Milliseconds per 1 s clip of the run's frontend on a batch of `clips` of `examples`."""
     import torch
 
     from tdnn import audio
 
-    examples = [ex for ex in sets["dev_voices"][0] if ex.path is not None][:clips]
+    examples = [ex for ex in examples if ex.path is not None][:clips]
     waves = np.stack([sc.fit_length(audio.load(ex.path, run.sample_rate), run.clip_samples)
                       for ex in examples])
     with torch.inference_mode():
@@ -162,9 +174,11 @@ def collect(args) -> dict:
     """Every scored arm in OUT, with the data sets and seed that produced them."""
     arms = {arm: runs.read_json(args.out / arm / EVAL) for arm in ARMS
             if (args.out / arm / EVAL).is_file()}
+    earlier = runs.read_json(args.results) if args.results.is_file() else {}
     return {"command": "python -m recipes.speech_commands.frontends", "seed": args.seed,
             "overrides": args.overrides,
-            "train_dir": str(args.train_dir), "dev_dir": str(args.dev_dir),
+            "train_dir": str(args.train_dir), "dev_dirs": {**earlier.get("dev_dirs", {}),
+                                                          args.dev_name: str(args.dev_dir)},
             "test_voices": str(args.test_voices) if args.test_voices else None,
             "voice_sets": {
                 "train": "eSpeak NG, accents en-us en en-gb-x-rp en-us-nyc en-gb-x-gbclan "
