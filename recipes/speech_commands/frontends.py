@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder of the runs (one per arm)")
     p.add_argument("--train-dir", type=Path, required=True, help="eSpeak training corpus")
     p.add_argument("--dev-dir", type=Path, required=True, help="dev voices (scored whole)")
+    p.add_argument("--dev-split", default="all", choices=("all", "validation", "test"),
+                   help="part of --dev-dir scored (validation: its validation_list.txt)")
+    p.add_argument("--dev-voice", default=None, metavar="REGEX",
+                   help="dev clusters for the intervals: the first match of REGEX in the "
+                        "speaker id (default: the whole speaker id)")
     p.add_argument("--dev-name", default="dev_voices",
                    help="name of the dev set in the results (another name adds a second dev set)")
     p.add_argument("--test-voices", type=Path, default=None,
@@ -122,6 +127,13 @@ def voice_of(row: dict) -> str:
     return re.sub(r"-v\d+(-8k)?$", "", speaker_of(row["path"]))
 
 
+def dev_cluster(row: dict, pattern: str | None) -> str:
+    """Bootstrap cluster of a dev row: its speaker id, or the part of it `pattern` matches."""
+    speaker = speaker_of(row["path"])
+    found = re.search(pattern, speaker) if pattern else None
+    return found.group(0) if found else speaker
+
+
 def score(run_dir: Path, args, trained: dict, wall: float) -> dict:
     """Accuracy (all words, ten keywords) with bootstrap intervals on the three voice sets."""
     from tdnn.models import summary
@@ -132,8 +144,8 @@ def score(run_dir: Path, args, trained: dict, wall: float) -> dict:
         "espeak_test": (sc.load_examples(args.train_dir, "test", d.task, args.seed,
                                          d.silence_percentage, d.unknown_percentage),
                         lambda r: speaker_of(r["path"] or None)),
-        args.dev_name: (sc.load_examples(args.dev_dir, "all", d.task, 0, 0, None),
-                        lambda r: speaker_of(r["path"])),
+        args.dev_name: (sc.load_examples(args.dev_dir, args.dev_split, d.task, 0, 0, None),
+                        lambda r: dev_cluster(r, args.dev_voice)),
     }
     if args.test_voices:
         sets["test_voices_flite_festival"] = (
