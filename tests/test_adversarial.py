@@ -437,3 +437,43 @@ def test_failed_list_escapes_names_and_a_clean_rerun_removes_it(tmp_path, bad, c
         shutil.copy(bad / "good.wav", p)
     assert cli(capsys, "features", odd, "--out", out)[0] == 0
     assert not (out / "failed.txt").exists()
+
+
+def _interrupted(folder: Path) -> Path:
+    """A folder as a killed build leaves it: a plan, one clip, no completion marker."""
+    (folder / "yes").mkdir(parents=True)
+    (folder / PLAN).write_text(json.dumps({"files": ["yes/a_nohash_0.wav"]}))
+    (folder / "yes" / "a_nohash_0.wav").write_bytes(b"half")
+    return folder
+
+
+def test_ablate_rebuilds_interrupted_corpora_and_keeps_user_ones(tmp_path, monkeypatch):
+    from data_prep import synth_commands
+    from tdnn import ablation
+
+    built = []
+    monkeypatch.setattr(synth_commands, "build",
+                        lambda out, *a, **k: built.append(out) or {"failures": []})
+    user = tmp_path / "kws"
+    user.mkdir()
+    (user / "thesis.tex").write_text("mine")
+    _interrupted(tmp_path / "pairs")
+    ablation.ensure_corpora(ablation.AblationConfig(), tmp_path, {"pairs", "kws"}, log=str)
+    assert built == [tmp_path / "pairs"]
+    assert (user / "thesis.tex").read_text() == "mine"
+
+
+def test_recipe_corpus_stage_resumes_an_interrupted_build(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from data_prep import synth_commands
+    from recipes.speech_commands import run as recipe
+
+    built = []
+    monkeypatch.setattr(synth_commands, "build",
+                        lambda out, *a, **k: built.append(out) or {"failures": []})
+    folder = _interrupted(tmp_path / "corpus")
+    args = Namespace(speakers=2, seed=0, jobs=1)
+    assert recipe.stage_corpus(folder, args) == folder and built == [folder]
+    (folder / DONE).write_text("")
+    assert recipe.stage_corpus(folder, args) == folder and built == [folder]  # found, not rebuilt
