@@ -118,9 +118,8 @@ def tiny_fs(tmp_path):
 
 
 def prepare(capsys, out: Path, *more) -> int:
-    """`tdnn prepare synth-commands` for a two-word corpus."""
-    rc, _, err = cli(capsys, *PREPARE, "--out", out, *more)
-    return rc
+    """`tdnn prepare synth-commands` for a two-word corpus; its exit code."""
+    return cli(capsys, *PREPARE, "--out", out, *more)[0]
 
 
 # ------------------------------------------------------------ data loss, writes outside --out
@@ -158,12 +157,10 @@ def test_archive_name_cannot_leave_out(tmp_path, bad, capsys):
     assert not (tmp_path / "x.npz").exists()
 
 
-def _failing_write_array(real):
-    """np.lib.format.write_array that writes half the array and then finds the disk full."""
-    def write_array(f, array, *a, **k):
-        f.write(b"\x93NUMPY half")
-        raise OSError(errno.ENOSPC, "No space left on device")
-    return write_array
+def _write_half_then_disk_full(f, array, *args, **kwargs):
+    """Stands in for np.lib.format.write_array: writes part of a file, then the disk is full."""
+    f.write(b"\x93NUMPY half")
+    raise OSError(errno.ENOSPC, "No space left on device")
 
 
 @pytest.mark.parametrize("archive", [None, "a.npz"])
@@ -172,8 +169,7 @@ def test_features_rewrite_is_atomic(tmp_path, bad, capsys, monkeypatch, archive)
     extra = ["--archive", archive] if archive else []
     assert cli(capsys, "features", bad / "good.wav", "--out", out, *extra)[0] == 0
     before = snapshot(out)
-    monkeypatch.setattr(np.lib.format, "write_array",
-                        _failing_write_array(np.lib.format.write_array))
+    monkeypatch.setattr(np.lib.format, "write_array", _write_half_then_disk_full)
     rc, _, err = cli(capsys, "features", bad / "good.wav", "--out", out, *extra)
     assert rc == 2
     one_error(err, "disk full", str(out / (archive or "good.npy")))
@@ -336,7 +332,8 @@ def test_full_disk_during_training_is_one_line(tiny_fs, corpus, capsys):
     ("seed=-1", "'seed'"), ("seed=12345678901234567890123", "'seed'"),
     ("optim.weight_decay=.nan", "'optim.weight_decay'"),
     ("data.silence_percentage=.nan", "'data.silence_percentage'"),
-    ("optim.lr=.inf", "'optim.lr'"), ("optim.lr=1e38", "'optim.lr'"), ("augment.noise_prob=5", "'augment.noise_prob'"),
+    ("optim.lr=.inf", "'optim.lr'"), ("optim.lr=1e38", "'optim.lr'"),
+    ("augment.noise_prob=5", "'augment.noise_prob'"),
     ("frontend.hop_ms=30", "'hop_ms'"), ("frontend.n_mels=2000", "'n_mels'"),
     ("data=5", "'data'"), ("data.clip_samples=1e9", "'data.clip_samples'"),
 ])
