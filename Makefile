@@ -1,31 +1,50 @@
-# Set-up and entry points. torch 2.13.0 (CPU build, on local disk) is installed first so that
-# the `torch>=2.3` requirement never pulls a multi-GB CUDA build.
+# Set-up and entry points. Every target works in a project virtual environment ($(VENV), ignored
+# by git) so that nothing is installed into the system Python (Debian/Ubuntu refuse that, PEP 668).
+# torch 2.13.0 (the CPU build, on local disk) is installed first so that the `torch>=2.3`
+# requirement never pulls a multi-GB CUDA build. `.ci/run` sets VENV to a brand-new folder.
 PY ?= python3
-PIP = $(PY) -m pip
+VENV ?= .venv
+BIN = $(VENV)/bin
+PIP = $(BIN)/python -m pip
+TORCH = torch==2.13.0
 
 .PHONY: install install-test demo test test-slow bench docs
 
-install:
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e .
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
 
-install-test:
-	$(PIP) install -q torch==2.13.0
+# One stamp per extra set: re-installs only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e ".[test,docs]"
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e ".[bench]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 demo: install
-	tdnn recipe speech-commands --out runs/speech_commands
+	$(BIN)/tdnn recipe speech-commands --out runs/speech_commands
 
 test: install-test
-	$(PY) -m pytest -q
+	$(BIN)/python -m pytest -q
 
 test-slow: install-test
-	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]  # exit 5: no test is marked slow now
+	$(BIN)/python -m pytest -q -m slow || [ $$? -eq 5 ]  # exit 5: no test is marked slow now
 
 docs: install-test
-	$(PY) -m mkdocs build --strict
+	$(BIN)/python -m mkdocs build --strict
 
-bench: install
-	$(PIP) install -q -e ".[bench]"
-	$(PY) bench/frontend.py
-	$(PY) bench/inference.py
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/frontend.py
+	$(BIN)/python bench/inference.py

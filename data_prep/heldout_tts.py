@@ -29,11 +29,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from tdnn.data.speech_commands import WORDS_10
 from tdnn.errors import UserError
 
 from . import corpus
 from .synth_commands import write_csv
+from .words import COMMANDS_10
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
@@ -173,7 +173,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Render the corpus for parsed arguments."""
-    words = list(WORDS_10) + ([] if args.no_unknown else UNKNOWN_WORDS)
+    words = list(COMMANDS_10) + ([] if args.no_unknown else UNKNOWN_WORDS)
     n = render(args.out, words, args.seed, args.overwrite)
     print(f"{args.out}: {n} clips ({len(voices())} voices x {len(VARIANTS)} variants x "
           f"{len(words)} words x 16k/8k)")

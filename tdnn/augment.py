@@ -22,8 +22,6 @@ All randomness comes from the `rng` passed in, so one seed gives one result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import librosa
 import numpy as np
 import scipy.signal
@@ -31,47 +29,9 @@ import soxr
 import torch
 
 from .audio import SAMPLE_RATE
-from .errors import ConfigError
+from .config import AugmentConfig  # noqa: F401 (re-exported)
 
 LN_1000 = np.log(1000.0)  # amplitude decay of 60 dB, in nepers
-
-
-@dataclass
-class AugmentConfig:
-    """Probabilities and ranges of each augmentation; (min, max) ranges are drawn uniformly."""
-
-    noise_prob: float = 0.8
-    snr_db: tuple[float, float] = (0.0, 20.0)
-    shift_ms: float = 100.0
-    speed_prob: float = 0.5
-    speed: tuple[float, float] = (0.9, 1.1)
-    vtlp_prob: float = 0.5
-    vtlp: tuple[float, float] = (0.9, 1.1)
-    reverb_prob: float = 0.3
-    rt60: tuple[float, float] = (0.1, 0.6)
-    drr_db: tuple[float, float] = (0.0, 10.0)
-    bandlimit_prob: float = 0.2
-    telephone_share: float = 0.5
-    bandlimit_rate: tuple[float, float] = (6000.0, 12000.0)
-    gain_db: tuple[float, float] = (-10.0, 10.0)
-    freq_masks: int = 2
-    freq_mask_width: int = 8
-    time_masks: int = 2
-    time_mask_width: int = 10
-
-    def __post_init__(self):
-        """Reject probabilities outside [0, 1] (ConfigError naming the option)."""
-        for name in ("noise_prob", "speed_prob", "vtlp_prob", "reverb_prob", "bandlimit_prob",
-                     "telephone_share"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"option 'augment.{name}': a probability in [0, 1], got {value}")
-
-    @classmethod
-    def off(cls) -> "AugmentConfig":
-        """A config that changes nothing (every probability, range and mask count neutral)."""
-        return cls(noise_prob=0.0, shift_ms=0.0, speed_prob=0.0, vtlp_prob=0.0, reverb_prob=0.0,
-                   bandlimit_prob=0.0, gain_db=(0.0, 0.0), freq_masks=0, time_masks=0)
 
 
 class Augmenter:

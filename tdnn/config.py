@@ -1,4 +1,6 @@
-"""Typed dataclass configs: load from TOML/YAML, override with `key.sub=value`, save beside a run."""
+"""Every config dataclass of the core and the one resolver: defaults < preset < file < flags <
+`--set key.sub=value`, settled as dictionary merges before a dataclass is built; saved beside a
+run. Nothing here imports torch, so the command line can describe options cheaply."""
 
 from __future__ import annotations
 
@@ -6,21 +8,16 @@ import dataclasses
 import json
 import math
 import re
-import sys
+import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
 from .atomic import atomic_write_text
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 T = TypeVar("T")
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -76,27 +73,54 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def from_dict(cls: type[T], data: dict, where: str = "") -> T:
-    """Build dataclass `cls` from a dict, checking names and types; unknown keys are errors."""
+def from_dict(cls: type[T], data: dict, where: str = "", default: Any = None) -> T:
+    """Build dataclass `cls` from a dict, checking names and types; unknown keys are errors.
+
+    Precedence is settled on dicts, before any dataclass exists: the field defaults of `cls` <
+    what the code's `default` object sets (a nested section's default, e.g. TrainConfig's
+    `model.preset = "kws"`) < a named model preset < `data`. So any value in `data` sticks, also
+    one equal to a dataclass default (`preset = "kws"` with `dropout = 0.0` keeps 0.0)."""
     if not isinstance(data, dict):
         name = where.rstrip(".") or cls.__name__
         raise ConfigError(f"option {name!r}: is a section of options ({cls.__name__}), got "
                           f"{data!r}; set its fields instead, e.g. {name}.<field>=VALUE")
+    if default is not None:
+        data = merge(explicit_fields(default), data)
+    if cls is ModelConfig and data.get("preset"):
+        data = merge(to_dict(preset_config(data["preset"])), data)
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"unknown option {where + unknown[0]!r}; valid options here: {', '.join(sorted(names))}")
-    kwargs = {k: _coerce(hints[k], v, where + k) for k, v in data.items()}
+            f"unknown option {where + unknown[0]!r}; valid options here: {', '.join(sorted(fields))}")
+    kwargs = {k: _coerce(hints[k], v, where + k, _field_default(fields[k]))
+              for k, v in data.items()}
+    for name, f in fields.items():  # sections left out still expand their defaults and presets
+        if name not in kwargs and dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = from_dict(hints[name], {}, f"{where}{name}.", _field_default(f))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where or cls.__name__}: {e}") from None
 
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    """Convert `value` to type `tp` where that is unambiguous, else raise ConfigError."""
+def explicit_fields(obj: Any) -> dict:
+    """The fields of a config dataclass that differ from its class defaults, as plain values."""
+    mine, blank = to_dict(obj), to_dict(type(obj)())
+    return {k: v for k, v in mine.items() if v != blank.get(k)}
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    """A field's default value (calling its factory), or None when it has none."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _coerce(tp: Any, value: Any, where: str, default: Any = None) -> Any:
+    """Convert `value` to type `tp` where that is unambiguous, else raise ConfigError; a
+    section (dataclass) is built over `default`, its code default."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -116,7 +140,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"option {where!r}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value
     if dataclasses.is_dataclass(tp):
-        return value if isinstance(value, tp) else from_dict(tp, value, where + ".")
+        if isinstance(value, tp):
+            return value
+        return from_dict(tp, value, where + ".", default if isinstance(default, tp) else None)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"option {where!r}: expected a list, got {value!r}")
@@ -173,3 +199,264 @@ def to_dict(cfg: Any) -> dict:
 def save(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML (reloadable with `load`), atomically."""
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# ---------------------------------------------------------------- the frontend's options
+# Here rather than in tdnn.features so that the command line can describe them without importing
+# torch and librosa; tdnn.features re-exports them.
+
+KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
+
+
+@dataclasses.dataclass
+class FrontendConfig:
+    """How waveforms become frames; every field is settable from a config file or the CLI."""
+
+    kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
+    sample_rate: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None  # None: next power of two >= the window
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float | None = None  # None: sample_rate / 2
+    n_mfcc: int = 13
+    deltas: int = 0  # 0, 1 (adds delta) or 2 (adds delta and delta-delta)
+    normalize: Literal["none", "mean", "meanvar"] = "none"
+    log_floor: float = 1e-10
+
+    def __post_init__(self):
+        def bad(option, why):
+            raise ConfigError(f"frontend option {option!r}: {why}")
+        if self.kind not in KINDS:
+            bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.sample_rate <= 0:
+            bad("sample_rate", "must be positive")
+        if self.win_ms <= 0 or self.hop_ms <= 0:
+            bad("win_ms/hop_ms", "window and hop must be positive")
+        win = win_samples(self)
+        if win < 2 or hop_samples(self) < 1:
+            bad("win_ms/hop_ms", "window must be >= 2 samples and hop >= 1 sample")
+        if self.hop_ms > self.win_ms:
+            bad("hop_ms", f"{self.hop_ms:g} ms is longer than the window (win_ms={self.win_ms:g}); "
+                "frames would skip audio")
+        if self.n_fft is not None and (self.n_fft < win or self.n_fft % 2):
+            bad("n_fft", f"must be even and >= the window ({win} samples)")
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= nyquist:
+            bad("fmin/fmax", f"need 0 <= fmin < fmax <= {nyquist:g} Hz")
+        bins = fft_size(self) // 2 + 1
+        if not 1 <= self.n_mels <= bins:
+            bad("n_mels", f"must be between 1 and the {bins} FFT bins, got {self.n_mels}")
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            bad("n_mfcc", f"must be between 1 and n_mels ({self.n_mels})")
+        if self.deltas not in (0, 1, 2):
+            bad("deltas", "must be 0, 1 or 2")
+        if self.normalize not in ("none", "mean", "meanvar"):
+            bad("normalize", "must be none, mean or meanvar")
+        if not self.log_floor > 0:
+            bad("log_floor", "must be positive")
+
+
+def win_samples(cfg: FrontendConfig) -> int:
+    """Window length in samples."""
+    return int(round(cfg.sample_rate * cfg.win_ms / 1000))
+
+
+def hop_samples(cfg: FrontendConfig) -> int:
+    """Hop length in samples."""
+    return int(round(cfg.sample_rate * cfg.hop_ms / 1000))
+
+
+def fft_size(cfg: FrontendConfig) -> int:
+    """FFT size: `n_fft`, or the next power of two >= the window."""
+    return cfg.n_fft or 1 << (win_samples(cfg) - 1).bit_length()
+
+
+# ---------------------------------------------------------------- models and their presets
+
+@dataclasses.dataclass
+class LayerSpec:
+    """One layer: output dim (channels for cnn2d), context offsets, stride, optional pooling after it."""
+
+    dim: int
+    context: list[int]
+    stride: int = 1
+    pool: str | None = None          # 'max' | 'avg' | None
+    pool_width: int = 2
+    pool_stride: int = 1
+    rank: int | None = None          # TDNN-F bottleneck (tdnn only)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """A whole model. `preset` names a base from PRESETS: read from a dict (a file, `--set`) every
+    field given overrides the preset's; built in Python with empty `layers`, the preset fills in
+    the fields left at their defaults (`models.resolve_config`)."""
+
+    preset: str | None = None
+    arch: Literal["tdnn", "cnn2d"] = "tdnn"
+    layers: list[LayerSpec] = dataclasses.field(default_factory=list)
+    head: Literal["clip", "frame"] = "clip"
+    stats: Literal["mean", "meanstd", "attention"] = "meanstd"
+    attention_dim: int = 32          # hidden size of the attention scorer (stats='attention')
+    head_linear: bool = True         # False: last layer's units are the class scores (Waibel 1989)
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = True
+    causal: bool = False             # only past frames (offsets shifted so the latest is 0)
+    padding: Literal["same", "valid"] = "same"
+    freq_kernel: int = 3             # cnn2d: kernel size along frequency
+
+
+def _kws() -> ModelConfig:
+    """Compact keyword TDNN: 6 context layers with growing dilation (510 ms receptive field),
+    a wide 1x1 layer, mean+std pooling over the clip."""
+    return ModelConfig(preset="kws", layers=[
+        LayerSpec(64, [-2, -1, 0, 1, 2]),
+        LayerSpec(64, [-2, 0, 2]),
+        LayerSpec(64, [-3, 0, 3]),
+        LayerSpec(64, [-4, 0, 4]),
+        LayerSpec(64, [-6, 0, 6]),
+        LayerSpec(64, [-8, 0, 8]),
+        LayerSpec(128, [0]),
+    ], stats="meanstd", dropout=0.1)
+
+
+def _waibel() -> ModelConfig:
+    """Waibel et al. (1989) /b/ /d/ /g/ TDNN: 16 coefficients x 15 frames, 8 units over 3 frames,
+    3 units over 5 frames, class scores integrated (averaged) over time; sigmoid, no padding."""
+    return ModelConfig(preset="waibel", layers=[
+        LayerSpec(8, [-1, 0, 1]),
+        LayerSpec(3, [-2, -1, 0, 1, 2]),
+    ], stats="mean", head_linear=False, activation="sigmoid", batch_norm=False,
+        padding="valid")
+
+
+def _kaldi() -> ModelConfig:
+    """Kaldi-style TDNN (Peddinti et al. 2015 contexts {-2..2}, {-1,2}, {-3,3}, {-7,2}), frame head;
+    256 units per layer (narrower than the paper's, for CPU training)."""
+    return ModelConfig(preset="kaldi", layers=[
+        LayerSpec(256, [-2, -1, 0, 1, 2]),
+        LayerSpec(256, [-1, 2]),
+        LayerSpec(256, [-3, 3]),
+        LayerSpec(256, [-7, 2]),
+        LayerSpec(256, [0]),
+    ], head="frame")
+
+
+def _cnn2d() -> ModelConfig:
+    """Image-style 2D CNN baseline: 3x3 convs, 2x2 max-pooling in time and frequency (~kws params)."""
+    pool = dict(pool="max", pool_width=2, pool_stride=2)
+    return ModelConfig(preset="cnn2d", arch="cnn2d", layers=[
+        LayerSpec(32, [-1, 0, 1], **pool),
+        LayerSpec(48, [-1, 0, 1], **pool),
+        LayerSpec(64, [-1, 0, 1], **pool),
+        LayerSpec(64, [-1, 0, 1]),
+    ], stats="meanstd", dropout=0.1)
+
+
+PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d}
+
+
+def preset_config(name: str) -> ModelConfig:
+    """A fresh ModelConfig for a named preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"model preset {name!r}: use one of {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+# ---------------------------------------------------------------- training
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """Probabilities and ranges of each augmentation; (min, max) ranges are drawn uniformly."""
+
+    noise_prob: float = 0.8
+    snr_db: tuple[float, float] = (0.0, 20.0)
+    shift_ms: float = 100.0
+    speed_prob: float = 0.5
+    speed: tuple[float, float] = (0.9, 1.1)
+    vtlp_prob: float = 0.5
+    vtlp: tuple[float, float] = (0.9, 1.1)
+    reverb_prob: float = 0.3
+    rt60: tuple[float, float] = (0.1, 0.6)
+    drr_db: tuple[float, float] = (0.0, 10.0)
+    bandlimit_prob: float = 0.2
+    telephone_share: float = 0.5
+    bandlimit_rate: tuple[float, float] = (6000.0, 12000.0)
+    gain_db: tuple[float, float] = (-10.0, 10.0)
+    freq_masks: int = 2
+    freq_mask_width: int = 8
+    time_masks: int = 2
+    time_mask_width: int = 10
+
+    def __post_init__(self):
+        """Reject probabilities outside [0, 1] (ConfigError naming the option)."""
+        for name in ("noise_prob", "speed_prob", "vtlp_prob", "reverb_prob", "bandlimit_prob",
+                     "telephone_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"option 'augment.{name}': a probability in [0, 1], got {value}")
+
+    @classmethod
+    def off(cls) -> "AugmentConfig":
+        """A config that changes nothing (every probability, range and mask count neutral)."""
+        return cls(noise_prob=0.0, shift_ms=0.0, speed_prob=0.0, vtlp_prob=0.0, reverb_prob=0.0,
+                   bandlimit_prob=0.0, gain_db=(0.0, 0.0), freq_masks=0, time_masks=0)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which corpus and task: a Speech Commands-layout folder (or .tar.gz) and its class shares."""
+
+    root: str = ""
+    task: int = 12
+    silence_percentage: float = 10.0
+    unknown_percentage: float = 10.0
+    resample_unknown: bool = False  # draw a fresh unknown-word subset (same share) every epoch
+    clip_samples: int = 16000
+    cache_dir: str = ""  # where a .tar.gz corpus is extracted (required for archives)
+    workers: int = 0  # DataLoader worker processes (0: read clips in the main process)
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """AdamW and the loss."""
+
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    label_smoothing: float = 0.1
+    grad_clip: float = 5.0  # max global gradient norm; 0 turns clipping off
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    """Learning rate per step: 'cosine' (linear warm-up, cosine decay), 'onecycle' or 'constant'."""
+
+    kind: Literal["cosine", "onecycle", "constant"] = "cosine"
+    warmup: float = 0.05  # share of all steps spent warming up (cosine, onecycle)
+    final_lr: float = 0.01  # end learning rate as a share of `optim.lr`
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs; saved resolved as `config.yaml` in the run folder."""
+
+    seed: int = 0
+    epochs: int = 20
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # mixed precision, used on GPU only
+    threads: int = 2  # torch CPU threads
+    progress: bool = True
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+    model: ModelConfig = dataclasses.field(default_factory=lambda: ModelConfig(preset="kws"))
+    frontend: FrontendConfig = dataclasses.field(default_factory=FrontendConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)

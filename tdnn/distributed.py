@@ -208,15 +208,6 @@ def gather_objects(obj: T) -> list[T]:
     return out
 
 
-def broadcast_object(obj: T, src: int = 0) -> T:
-    """Rank `src`'s `obj` on every rank (e.g. a decision taken on rank 0, like early stopping)."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
 def main_only(fn: Callable[..., T], *args, **kwargs) -> T | None:
     """Call `fn` on rank 0 only (writes of checkpoints, logs, plots), then wait for all ranks."""
     result = fn(*args, **kwargs) if is_main() else None

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .layers import constrain_
+
 IGNORE = -100
 
 
@@ -77,6 +79,7 @@ def fit(model: torch.nn.Module, x, y, cfg: FitConfig, seed: int = 0) -> list[flo
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             opt.step()
             sched.step()
+            constrain_(model)  # TDNN-F factors back towards semi-orthogonal (no-op otherwise)
             total += float(loss.detach()) * len(idx)
         losses.append(total / n)
     return losses

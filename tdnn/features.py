@@ -19,89 +19,19 @@ are deltas of the deltas. Normalisation is per utterance over time, after the de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import librosa
 import numpy as np
 import scipy.fft
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError
+from .config import KINDS, FrontendConfig, fft_size, hop_samples, win_samples  # noqa: F401
 
-KINDS = ("logmel", "mfcc", "spectrogram", "fbank")
 KALDI_INT16_SCALE = 32768.0  # Kaldi reads WAV samples as 16-bit integers
 KALDI_PREEMPH = 0.97
 # On CPU a batch is analysed in chunks of about this many samples (8 one-second clips), so the
 # spectra stay in cache: measured 2-3x faster than one pass over a batch of 64.
 CPU_CHUNK_SAMPLES = 8 * 16000
-
-
-@dataclass
-class FrontendConfig:
-    """How waveforms become frames; every field is settable from a config file or the CLI."""
-
-    kind: Literal["logmel", "mfcc", "spectrogram", "fbank"] = "logmel"
-    sample_rate: int = 16000
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    n_fft: int | None = None  # None: next power of two >= the window
-    n_mels: int = 40
-    fmin: float = 20.0
-    fmax: float | None = None  # None: sample_rate / 2
-    n_mfcc: int = 13
-    deltas: int = 0  # 0, 1 (adds delta) or 2 (adds delta and delta-delta)
-    normalize: Literal["none", "mean", "meanvar"] = "none"
-    log_floor: float = 1e-10
-
-    def __post_init__(self):
-        def bad(option, why):
-            raise ConfigError(f"frontend option {option!r}: {why}")
-        if self.kind not in KINDS:
-            bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
-        if self.sample_rate <= 0:
-            bad("sample_rate", "must be positive")
-        if self.win_ms <= 0 or self.hop_ms <= 0:
-            bad("win_ms/hop_ms", "window and hop must be positive")
-        win = win_samples(self)
-        if win < 2 or hop_samples(self) < 1:
-            bad("win_ms/hop_ms", "window must be >= 2 samples and hop >= 1 sample")
-        if self.hop_ms > self.win_ms:
-            bad("hop_ms", f"{self.hop_ms:g} ms is longer than the window (win_ms={self.win_ms:g}); "
-                "frames would skip audio")
-        if self.n_fft is not None and (self.n_fft < win or self.n_fft % 2):
-            bad("n_fft", f"must be even and >= the window ({win} samples)")
-        nyquist = self.sample_rate / 2
-        fmax = nyquist if self.fmax is None else self.fmax
-        if not 0 <= self.fmin < fmax <= nyquist:
-            bad("fmin/fmax", f"need 0 <= fmin < fmax <= {nyquist:g} Hz")
-        bins = (self.n_fft or 1 << (win - 1).bit_length()) // 2 + 1
-        if not 1 <= self.n_mels <= bins:
-            bad("n_mels", f"must be between 1 and the {bins} FFT bins, got {self.n_mels}")
-        if not 1 <= self.n_mfcc <= self.n_mels:
-            bad("n_mfcc", f"must be between 1 and n_mels ({self.n_mels})")
-        if self.deltas not in (0, 1, 2):
-            bad("deltas", "must be 0, 1 or 2")
-        if self.normalize not in ("none", "mean", "meanvar"):
-            bad("normalize", "must be none, mean or meanvar")
-        if not self.log_floor > 0:
-            bad("log_floor", "must be positive")
-
-
-def win_samples(cfg: FrontendConfig) -> int:
-    """Window length in samples."""
-    return int(round(cfg.sample_rate * cfg.win_ms / 1000))
-
-
-def hop_samples(cfg: FrontendConfig) -> int:
-    """Hop length in samples."""
-    return int(round(cfg.sample_rate * cfg.hop_ms / 1000))
-
-
-def fft_size(cfg: FrontendConfig) -> int:
-    """FFT size: `n_fft`, or the next power of two >= the window."""
-    return cfg.n_fft or 1 << (win_samples(cfg) - 1).bit_length()
 
 
 def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:

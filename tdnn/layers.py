@@ -267,7 +267,8 @@ class TimePool(nn.Module):
 
 
 def constrain_(model: nn.Module) -> None:
-    """Semi-orthogonal step for every TDNN-F layer in `model` (Kaldi does this every few updates)."""
+    """Semi-orthogonal step for every TDNN-F layer in `model`; the trainers call it after every
+    optimiser step, as Kaldi's trainers call ConstrainOrthonormal after each update."""
     for module in model.modules():
         if isinstance(module, TDNNLayer):
             module.constrain_()

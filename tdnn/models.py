@@ -11,110 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import PRESETS, LayerSpec, ModelConfig, preset_config  # noqa: F401 (re-exported)
 from .errors import ConfigError
 from .layers import (ContextAffine, TDNNLayer, TimePool, causal_context, dilation_of,
                      make_activation, parse_context, span_input, receptive_field)
 
 
-@dataclass
-class LayerSpec:
-    """One layer: output dim (channels for cnn2d), context offsets, stride, optional pooling after it."""
-
-    dim: int
-    context: list[int]
-    stride: int = 1
-    pool: str | None = None          # 'max' | 'avg' | None
-    pool_width: int = 2
-    pool_stride: int = 1
-    rank: int | None = None          # TDNN-F bottleneck (tdnn only)
-
-
-@dataclass
-class ModelConfig:
-    """A whole model. `preset` names a base from PRESETS; fields set to non-defaults override it."""
-
-    preset: str | None = None
-    arch: Literal["tdnn", "cnn2d"] = "tdnn"
-    layers: list[LayerSpec] = field(default_factory=list)
-    head: Literal["clip", "frame"] = "clip"
-    stats: Literal["mean", "meanstd", "attention"] = "meanstd"
-    attention_dim: int = 32          # hidden size of the attention scorer (stats='attention')
-    head_linear: bool = True         # False: last layer's units are the class scores (Waibel 1989)
-    activation: str = "relu"
-    dropout: float = 0.0
-    batch_norm: bool = True
-    causal: bool = False             # only past frames (offsets shifted so the latest is 0)
-    padding: Literal["same", "valid"] = "same"
-    freq_kernel: int = 3             # cnn2d: kernel size along frequency
-
-
-def _kws() -> ModelConfig:
-    """Compact keyword TDNN: 6 context layers with growing dilation (510 ms receptive field),
-    a wide 1x1 layer, mean+std pooling over the clip."""
-    return ModelConfig(preset="kws", layers=[
-        LayerSpec(64, [-2, -1, 0, 1, 2]),
-        LayerSpec(64, [-2, 0, 2]),
-        LayerSpec(64, [-3, 0, 3]),
-        LayerSpec(64, [-4, 0, 4]),
-        LayerSpec(64, [-6, 0, 6]),
-        LayerSpec(64, [-8, 0, 8]),
-        LayerSpec(128, [0]),
-    ], stats="meanstd", dropout=0.1)
-
-
-def _waibel() -> ModelConfig:
-    """Waibel et al. (1989) /b/ /d/ /g/ TDNN: 16 coefficients x 15 frames, 8 units over 3 frames,
-    3 units over 5 frames, class scores integrated (averaged) over time; sigmoid, no padding."""
-    return ModelConfig(preset="waibel", layers=[
-        LayerSpec(8, [-1, 0, 1]),
-        LayerSpec(3, [-2, -1, 0, 1, 2]),
-    ], stats="mean", head_linear=False, activation="sigmoid", batch_norm=False,
-        padding="valid")
-
-
-def _kaldi() -> ModelConfig:
-    """Kaldi-style TDNN (Peddinti et al. 2015 contexts {-2..2}, {-1,2}, {-3,3}, {-7,2}), frame head;
-    256 units per layer (narrower than the paper's, for CPU training)."""
-    return ModelConfig(preset="kaldi", layers=[
-        LayerSpec(256, [-2, -1, 0, 1, 2]),
-        LayerSpec(256, [-1, 2]),
-        LayerSpec(256, [-3, 3]),
-        LayerSpec(256, [-7, 2]),
-        LayerSpec(256, [0]),
-    ], head="frame")
-
-
-def _cnn2d() -> ModelConfig:
-    """Image-style 2D CNN baseline: 3x3 convs, 2x2 max-pooling in time and frequency (~kws params)."""
-    pool = dict(pool="max", pool_width=2, pool_stride=2)
-    return ModelConfig(preset="cnn2d", arch="cnn2d", layers=[
-        LayerSpec(32, [-1, 0, 1], **pool),
-        LayerSpec(48, [-1, 0, 1], **pool),
-        LayerSpec(64, [-1, 0, 1], **pool),
-        LayerSpec(64, [-1, 0, 1]),
-    ], stats="meanstd", dropout=0.1)
-
-
-PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d}
-
-
-def preset_config(name: str) -> ModelConfig:
-    """A fresh ModelConfig for a named preset."""
-    if name not in PRESETS:
-        raise ConfigError(f"model preset {name!r}: use one of {', '.join(PRESETS)}")
-    return PRESETS[name]()
-
-
 def resolve_config(cfg: ModelConfig) -> ModelConfig:
-    """Expand `cfg.preset`: the preset's fields, overridden by every field `cfg` sets to a non-default."""
-    if cfg.preset is None:
+    """Expand a preset named in Python: a config with layers is complete already (read from a
+    dict, `tdnn.config` merged its preset in); without layers, the preset's fields fill every
+    field `cfg` leaves at its default."""
+    if cfg.preset is None or cfg.layers:
         return cfg
     base = preset_config(cfg.preset)
     default = ModelConfig()

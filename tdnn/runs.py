@@ -94,7 +94,7 @@ def load_run(run_dir: str | Path, checkpoint: str = BEST) -> Run:
     from . import config as config_mod
     from .features import Frontend
     from .models import build_model
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

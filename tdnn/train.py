@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,75 +25,23 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import config as config_mod
+from .config import (AugmentConfig, DataConfig, OptimConfig,  # noqa: F401 (re-exported)
+                     ScheduleConfig, TrainConfig)
 from . import distributed
 from . import plots
-from .augment import AugmentConfig, Augmenter, spec_augment
+from .augment import Augmenter, spec_augment
 from .data import speech_commands as sc
 from .errors import ConfigError, UserError
 from .evaluate import predict_dataset
-from .features import Frontend, FrontendConfig
-from .models import ModelConfig, build_model, resolve_config
+from .features import Frontend
+from .layers import constrain_
+from .models import build_model, resolve_config
 from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkpoint, write_json
 
 log = logging.getLogger("tdnn.train")
 MAX_SEED = 2**32 - 1  # numpy and torch both accept seeds in 0..2**32-1
 MAX_CLIP_SECONDS = 60  # a training clip is a keyword, not a recording
 MAX_LR = 100.0  # larger rates only diverge (and overflow AdamW's float32 step size)
-
-
-@dataclass
-class DataConfig:
-    """Which corpus and task: a Speech Commands-layout folder (or .tar.gz) and its class shares."""
-
-    root: str = ""
-    task: int = 12
-    silence_percentage: float = 10.0
-    unknown_percentage: float = 10.0
-    resample_unknown: bool = False  # draw a fresh unknown-word subset (same share) every epoch
-    clip_samples: int = 16000
-    cache_dir: str = ""  # where a .tar.gz corpus is extracted (required for archives)
-    workers: int = 0  # DataLoader worker processes (0: read clips in the main process)
-
-
-@dataclass
-class OptimConfig:
-    """AdamW and the loss."""
-
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    label_smoothing: float = 0.1
-    grad_clip: float = 5.0  # max global gradient norm; 0 turns clipping off
-
-
-@dataclass
-class ScheduleConfig:
-    """Learning rate per step: 'cosine' (linear warm-up, cosine decay), 'onecycle' or 'constant'."""
-
-    kind: Literal["cosine", "onecycle", "constant"] = "cosine"
-    warmup: float = 0.05  # share of all steps spent warming up (cosine, onecycle)
-    final_lr: float = 0.01  # end learning rate as a share of `optim.lr`
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; saved resolved as `config.yaml` in the run folder."""
-
-    seed: int = 0
-    epochs: int = 20
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # mixed precision, used on GPU only
-    threads: int = 2  # torch CPU threads
-    progress: bool = True
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(preset="kws"))
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -365,6 +313,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             scaler.step(optimizer)
             scaler.update()
+            constrain_(model)  # TDNN-F factors back towards semi-orthogonal (no-op otherwise)
             state["step"] += 1
             seen += len(targets)
             loss_sum += loss_value * len(targets)

@@ -446,7 +446,7 @@ def _interrupted(folder: Path) -> Path:
 
 def test_ablate_rebuilds_interrupted_corpora_and_keeps_user_ones(tmp_path, monkeypatch):
     from data_prep import synth_commands
-    from tdnn import ablation
+    from tdnn.experiments import ablation
 
     built = []
     monkeypatch.setattr(synth_commands, "build",

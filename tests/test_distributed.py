@@ -92,6 +92,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
@@ -146,6 +147,7 @@ TRAIN_WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ddp_training_matches_single_process(tmp_path):
     """2 processes x 8 clips = 1 process x 16 clips per step: same final weights and metrics.
 

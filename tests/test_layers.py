@@ -42,14 +42,29 @@ def test_context_affine_equals_direct(context, stride, padding):
 
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("rank", [None, 3])
-@pytest.mark.parametrize("batch_norm", [True, False])
-@pytest.mark.parametrize("activation", ["relu", "tanh", "none"])
-def test_layer_shapes(stride, rank, batch_norm, activation):
-    layer = TDNNLayer(5, 7, (-3, 0, 1), activation, batch_norm, dropout=0.2, stride=stride,
-                      rank=rank)
-    assert layer(torch.randn(2, 5, 20)).shape == (2, 7, -(-20 // stride))
-    valid = TDNNLayer(5, 7, (-3, 0, 1), padding="valid", stride=stride)
-    assert valid(torch.randn(2, 5, 20)).shape == (2, 7, (20 - 5) // stride + 1)
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_layer_equals_direct_loops(stride, rank, padding):
+    """A whole layer (TDNN-F factor, affine, tanh, batch norm with its running statistics) against
+    the loop reference and batch norm written out."""
+    torch.manual_seed(0)
+    layer = TDNNLayer(5, 7, (-3, 0, 1), "tanh", batch_norm=True, dropout=0.2, stride=stride,
+                      rank=rank, padding=padding)
+    layer.norm.running_mean.uniform_(-0.5, 0.5)
+    layer.norm.running_var.uniform_(0.5, 2.0)
+    layer.eval()
+    x = torch.randn(2, 5, 20)
+    context = (-3, 0, 1)
+    if rank is None:
+        h = direct_affine(x, layer.affine.weight, layer.affine.bias, context, stride, padding)
+    else:
+        low = direct_affine(x, layer.factor.weight, torch.zeros(rank), context, stride, padding)
+        h = direct_affine(low, layer.affine.weight, layer.affine.bias, (0,), 1, "same")
+    bn = layer.norm
+    ref = ((torch.tanh(h) - bn.running_mean[:, None]) / torch.sqrt(bn.running_var[:, None] + bn.eps)
+           * bn.weight[:, None] + bn.bias[:, None])
+    n_out = -(-20 // stride) if padding == "same" else (20 - 5) // stride + 1
+    assert ref.shape == (2, 7, n_out)
+    torch.testing.assert_close(layer(x), ref)
 
 
 def test_factorised_layer_counts_and_constraint():

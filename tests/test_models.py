@@ -13,15 +13,33 @@ POOLED = [LayerSpec(8, [-1, 0, 1], pool="max", pool_width=2, pool_stride=2),
           LayerSpec(6, [-1, 0, 3], pool="avg", pool_width=3, pool_stride=1)]
 
 
+def pooled_by_hand(model, h, stats):
+    """Statistics pooling over time written out: mean, population std, attention weights."""
+    if stats == "attention":
+        w = torch.softmax(model.pool.score(h), dim=-1)
+    else:
+        w = torch.full_like(h[:, :1], 1.0 / h.shape[-1])
+    mean = (w * h).sum(-1)
+    if stats == "mean":
+        return mean
+    std = torch.sqrt((w * (h - mean[..., None]) ** 2).sum(-1).clamp(min=1e-6))
+    return torch.cat([mean, std], dim=-1)
+
+
 @pytest.mark.parametrize("stats", ["mean", "meanstd", "attention"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("arch", ["tdnn", "cnn2d"])
-def test_clip_head_shapes(stats, causal, arch):
+def test_clip_head_is_linear_map_of_pooled_trunk(stats, causal, arch):
     layers = [LayerSpec(s.dim, [-1, 0, 1], s.stride, s.pool, s.pool_width, s.pool_stride)
               for s in POOLED] if arch == "cnn2d" else POOLED
     cfg = ModelConfig(arch=arch, layers=layers, stats=stats, causal=causal, dropout=0.1)
-    model = build_model(cfg, 16, 5)
-    assert model(torch.randn(3, 16, 37)).shape == (3, 5)
+    torch.manual_seed(0)
+    model = build_model(cfg, 16, 5).eval()
+    x = torch.randn(3, 16, 37)
+    h = model.trunk(x)
+    ref = pooled_by_hand(model, h, stats) @ model.classifier.weight.T + model.classifier.bias
+    assert ref.shape == (3, 5)
+    torch.testing.assert_close(model(x), ref)
 
 
 @pytest.mark.parametrize("arch", ["tdnn", "cnn2d"])
@@ -40,10 +58,10 @@ def test_frame_head_restores_input_length_by_repetition(arch, length):
     torch.testing.assert_close(y, decimated[..., index])
 
 
-def measured_context(model, length=161):
+def measured_context(model, length=161, in_dim=12):
     """(first, last) input offsets that trunk output frame t depends on, from input gradients."""
     model.eval()
-    x = torch.randn(1, 12, length, requires_grad=True)
+    x = torch.randn(1, in_dim, length, requires_grad=True)
     h = model.trunk(x)
     t = h.shape[-1] // 2
     h[..., t].sum().backward()
@@ -71,12 +89,12 @@ def test_receptive_field_equals_impulse_measurement(causal, arch):
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_presets_build_and_run(name):
-    in_dim, n_classes, length = (16, 3, 15) if name == "waibel" else (40, 12, 101)
-    model = build_model(preset_config(name), in_dim, n_classes)
-    y = model(torch.randn(2, in_dim, length))
-    head = preset_config(name).head
-    assert y.shape == ((2, n_classes) if head == "clip" else (2, n_classes, length))
+def test_presets_receptive_field_equals_impulse_measurement(name):
+    in_dim = 16 if name == "waibel" else 12
+    torch.manual_seed(0)
+    model = build_model(preset_config(name), in_dim, 3)
+    first, last = measured_context(model, in_dim=in_dim)
+    assert model.receptive_field == last - first + 1
 
 
 def test_compact_presets_fit_the_budget():
@@ -84,7 +102,8 @@ def test_compact_presets_fit_the_budget():
     cnn = summary(build_model(preset_config("cnn2d"), 40, 12), 40)
     assert kws["params"] <= 100_000 and cnn["params"] <= 100_000
     assert 0.7 < cnn["params"] / kws["params"] < 1.3
-    assert kws["receptive_field_frames"] >= 41
+    # offsets +-2, 2, 3, 4, 6, 8 of the six context layers: 1 + 2 * 25 frames
+    assert kws["receptive_field_frames"] == 51
 
 
 def test_waibel_network_sizes():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from tdnn import probes
+from tdnn.experiments import probes
 
 D = 4
 # one constant feature vector per "phone"

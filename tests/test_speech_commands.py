@@ -1,10 +1,10 @@
-"""Speech Commands loader: the hashing split against hand computation, list files, 12/35-class
+"""Speech Commands loader: the hashing split against the official split lists, list files, 12/35-class
 composition, partial folders, archives, background noise, ClipDataset, and bad layouts."""
 
-import hashlib
 import math
 import tarfile
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,25 +14,22 @@ from tdnn.data import speech_commands as sc
 from tdnn.errors import LayoutError
 
 SR = 16000
+KNOWN_SPLITS = Path(__file__).parent / "data" / "speech_commands_splits.txt"
 
 
-def hand_split(speaker: str, val=10.0, test=10.0) -> str:
-    """The TensorFlow rule written out independently: SHA1 of the speaker id, mod 2**27."""
-    value = int(hashlib.sha1(speaker.encode()).hexdigest(), 16) % 2**27
-    percent = value * 100.0 / (2**27 - 1)
-    return "validation" if percent < val else "testing" if percent < val + test else "training"
+def known_splits() -> list[tuple[str, str]]:
+    """(file, split) pairs from the official Speech Commands lists (see the data file's header)."""
+    rows = [line.split() for line in KNOWN_SPLITS.read_text().splitlines()
+            if line and not line.startswith("#")]
+    return [(path, split) for path, split in rows]
 
 
 def speakers_per_split(n_each: int) -> dict[str, list[str]]:
-    """Speaker ids (spk0, spk1, ...) sorted by their hand-computed split, n_each of each."""
+    """n_each speaker ids of each split, taken from the known answers."""
     found = {"training": [], "validation": [], "testing": []}
-    i = 0
-    while min(len(v) for v in found.values()) < n_each:
-        name = f"spk{i}"
-        bucket = found[hand_split(name)]
-        if len(bucket) < n_each:
-            bucket.append(name)
-        i += 1
+    for path, split in known_splits():
+        if len(found[split]) < n_each:
+            found[split].append(Path(path).name.split("_nohash_")[0])
     return found
 
 
@@ -60,19 +57,22 @@ def corpus(tmp_path, split_speakers):
     return make_corpus(tmp_path / "sc", ["yes", "no", "up", "bed", "cat", "dog", "wow"], speakers)
 
 
-def test_which_set_matches_hand_computed_buckets(split_speakers):
-    for split, names in split_speakers.items():
-        for name in names:
-            assert sc.which_set(f"yes/{name}_nohash_0.wav") == split
-            assert sc.which_set(f"/x/go/{name}_nohash_7.wav") == split  # only the speaker counts
+def test_which_set_matches_the_official_lists():
+    for path, split in known_splits():
+        assert sc.which_set(path) == split, path
+        speaker = Path(path).name.split("_nohash_")[0]
+        assert sc.which_set(f"/x/go/{speaker}_nohash_7.wav") == split  # only the speaker counts
 
 
 def test_which_set_percentages_move_the_boundaries():
     names = [f"spk{i}" for i in range(200)]
     assert {sc.which_set(f"{n}_nohash_0.wav", 0, 0) for n in names} == {"training"}
     assert {sc.which_set(f"{n}_nohash_0.wav", 100, 0) for n in names} == {"validation"}
-    for n in names:
-        assert sc.which_set(f"{n}_nohash_0.wav", 30, 20) == hand_split(n, 30, 20)
+    # The rule compares one hash percentage with the cumulative bounds, so widening validation to
+    # 30% moves every official validation (< 10%) and testing (10-20%) file into validation.
+    for path, split in known_splits():
+        if split != "training":
+            assert sc.which_set(path, 30, 20) == "validation", path
 
 
 def test_labels_for_task():

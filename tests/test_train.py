@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from tdnn import config
+from tdnn import config, featfit
 from tdnn.cli import main as cli_main
 from tdnn.errors import ConfigError, UserError
+from tdnn.layers import TDNNLayer
+from tdnn.models import LayerSpec, ModelConfig, build_model
 from tdnn.runs import load_checkpoint, load_run, save_checkpoint
 from tdnn.train import ScheduleConfig, TrainConfig, lr_at, train
 
@@ -168,3 +170,23 @@ def test_resampled_unknown_share_changes_each_epoch_with_a_fixed_size(corpus):
         assert len(drawn) == data.n_unknown == int(np.ceil(n_known * 0.1))
         assert len(indices) == len(labels) - 16 + data.n_unknown
     assert first != second and first == data.epoch_indices(1)
+
+
+def semi_orthogonality_error(layer) -> float:
+    """Largest deviation of M Mᵀ / α² from I for a TDNN-F factor M (α² its mean diagonal)."""
+    m = layer.factor.weight.detach().reshape(layer.factor.weight.shape[0], -1)
+    p = m @ m.T
+    return float((p / p.diagonal().mean() - torch.eye(len(p))).abs().max())
+
+
+def test_trainer_keeps_tdnnf_factors_semi_orthogonal():
+    torch.manual_seed(0)
+    cfg = ModelConfig(layers=[LayerSpec(16, [-1, 0, 1], rank=4), LayerSpec(16, [-2, 0, 2], rank=4)])
+    model = build_model(cfg, 10, 3)
+    factored = [m for m in model.modules() if isinstance(m, TDNNLayer)]
+    before = [semi_orthogonality_error(m) for m in factored]
+    x, y = torch.randn(64, 10, 20), torch.randint(0, 3, (64,))
+    featfit.fit(model, x, y, featfit.FitConfig(epochs=3, batch_size=8, lr=1e-2), seed=0)
+    after = [semi_orthogonality_error(m) for m in factored]
+    assert min(before) > 0.2  # PyTorch's initialisation is far from semi-orthogonal
+    assert max(after) < 0.05

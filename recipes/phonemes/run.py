@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tdnn import config, featfit, framemetrics, probes, runs
-from tdnn import ablation_tasks as tasks
+from tdnn import config, featfit, framemetrics, runs
+from tdnn.experiments import probes, tasks
 from tdnn.featfit import FitConfig
 from tdnn.features import FrontendConfig
 from tdnn.models import LayerSpec, ModelConfig, build_model, summary
@@ -153,7 +153,7 @@ def _save_model(path: Path, model, mcfg: ModelConfig, labels: list[str]) -> None
 
 
 def _plot_boundary(blur: dict, path: Path) -> None:
-    from tdnn.plots_ablation import boundary_curves
+    from tdnn.experiments.plots import boundary_curves
     if blur["n"]:
         boundary_curves({"TDNN": blur}, path, title=f"posteriors around {blur['n']} boundaries")
 

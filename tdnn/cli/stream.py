@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from ..atomic import printable
 from ..errors import UserError
@@ -83,6 +82,8 @@ def run(args) -> int:
 
 def pcm_chunks(stream, n: int):
     """float32 chunks of `n` samples from raw 16-bit little-endian PCM (last one shorter)."""
+    import numpy as np
+
     while True:
         data = stream.read(2 * n)
         if not data:

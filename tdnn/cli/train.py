@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from .. import config
-from ..runs import CONFIG
 
 
 def register(subparsers) -> None:
@@ -34,6 +33,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Resolve the config and train."""
     from .. import distributed
+    from ..runs import CONFIG
     from ..train import TrainConfig, train
 
     overrides = list(args.overrides)

@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import ablation_table, featfit, framemetrics, plots_ablation, probes
-from .errors import ConfigError
-from .featfit import FitConfig
-from .models import LayerSpec, ModelConfig, build_model, preset_config, summary
+from .. import featfit, framemetrics
+from ..errors import ConfigError
+from ..featfit import FitConfig
+from ..models import LayerSpec, ModelConfig, build_model, preset_config, summary
+from . import plots, probes, table
 
 VARIANT_RE = re.compile(r"^(?:(none)|(cnn2d)|(max|avg)(\d+)-(early|late)(-dec)?|stride(\d+)-(early|late))$")
 
@@ -186,7 +187,7 @@ def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], log=pr
     Items the synthesiser failed on are logged (file and reason); returns how many failed."""
     from data_prep import espeak, synth_commands, synth_phones, words
 
-    from .data import corpus
+    from ..data import corpus
     accents = list(espeak.ENGLISH_ACCENTS)
     variants = synth_commands.all_variants()
     n_failed = 0
@@ -225,11 +226,11 @@ def corpus_of(task: str) -> str:
 
 
 def load_task(name: str, cfg: AblationConfig, data_dir: Path):
-    """The `ablation_tasks.Task` behind a task name."""
+    """The `tasks.Task` behind a task name."""
     from data_prep import words
 
-    from . import ablation_tasks as at
-    from .features import FrontendConfig
+    from ..features import FrontendConfig
+    from . import tasks as at
     fe = FrontendConfig(n_mels=cfg.n_mels, normalize="meanvar")
     root = data_dir / corpus_of(name)
     if name in ("pairs", "pairs-shortctx", "pairs-fewvoices"):
@@ -426,10 +427,10 @@ def write_outputs(out: Path, cfg: AblationConfig, records: list[dict], extras: d
 def write_all(out: Path, cfg: AblationConfig, records: list[dict], curves: dict, models: dict,
               task_info: dict, seconds: float) -> dict:
     """Write every output of an ablation from its records and averaged probe curves."""
-    rows = ablation_table.summarize(records, reference="none")
+    rows = table.summarize(records, reference="none")
     meta = {"seeds": cfg.seeds, "seconds": round(seconds, 1), "tasks": task_info,
             "config": json.loads(json.dumps(dataclasses.asdict(cfg))), "models": models}
-    paths = ablation_table.write_tables(rows, out, "results", PERCENT_METRICS, meta)
+    paths = table.write_tables(rows, out, "results", PERCENT_METRICS, meta)
     (out / "records.json").write_text(json.dumps(records, indent=1) + "\n")
     (out / "probes.json").write_text(json.dumps(curves) + "\n")
     (out / "variants.md").write_text(variants_markdown(models))
@@ -486,7 +487,7 @@ def summary_markdown(rows, cfg: AblationConfig) -> str:
     for task in dict.fromkeys(r.task for r in rows):
         kind = "frame" if (task, "clean", "frame_accuracy") in present else "clip"
         cols = [(task, c, m) for c, m in SUMMARY_METRICS[kind] if (task, c, m) in present]
-        parts.append(f"### {task}\n\n" + ablation_table.wide_markdown(
+        parts.append(f"### {task}\n\n" + table.wide_markdown(
             [r for r in rows if r.task == task], cols, PERCENT_METRICS))
     return "\n".join(parts)
 
@@ -520,19 +521,19 @@ def make_plots(folder: Path, rows, curves: dict, cfg: AblationConfig) -> None:
                                   "frame accuracy (%)"),
                                  ("boundary_f1@2", "phones_boundary_f1_vs_width.png",
                                   "boundary F1 within ±2 frames (%)")):
-        plots_ablation.metric_vs_width(rows, families, metric, folder / fname, ylabel=label)
+        plots.metric_vs_width(rows, families, metric, folder / fname, ylabel=label)
     for task, by_variant in curves.items():
         jit = {v: {int(k): x for k, x in c["jitter_changed"].items()}
                for v, c in by_variant.items() if "jitter_changed" in c}
         if jit:
-            plots_ablation.jitter_curves(jit, folder / f"{task}_jitter.png",
+            plots.jitter_curves(jit, folder / f"{task}_jitter.png",
                                          title=f"jitter probe: {task}")
         bounds = {v: c["boundary"] for v, c in by_variant.items() if "boundary" in c}
         if bounds:
             chosen = {v: bounds[v] for v in bounds
                       if v in ("none", "max2-early", "max4-early", "max2-early-dec",
                                "stride2-early", "cnn2d")} or bounds
-            plots_ablation.boundary_curves(chosen, folder / f"{task}_boundary_posteriors.png")
+            plots.boundary_curves(chosen, folder / f"{task}_boundary_posteriors.png")
         conf = {v: c["set_confusions"] for v, c in by_variant.items() if "set_confusions" in c}
         if conf:
             from data_prep import words
@@ -541,7 +542,7 @@ def make_plots(folder: Path, rows, curves: dict, cfg: AblationConfig) -> None:
             chosen = {v: conf[v] for v in ("none", "max4-early", "max3-early-dec", "cnn2d")
                       if v in conf} or dict(list(conf.items())[:2])
             full = {v: _block_confusion(c) for v, c in chosen.items()}
-            plots_ablation.pair_confusions(full, order, folder / f"{task}_pair_confusion.png")
+            plots.pair_confusions(full, order, folder / f"{task}_pair_confusion.png")
 
 
 def _block_confusion(per_set: list[list[list[int]]]) -> np.ndarray:

@@ -23,7 +23,7 @@ def metric_vs_width(rows: Sequence, families: dict[str, dict[int, str]], metric:
                     ylabel: str = "accuracy (%)") -> None:
     """One panel per (task, condition): `metric` mean ± std over seeds against pooling width.
 
-    `rows` are `ablation_table.Row`s; `families` maps a line label (e.g. 'max, early') to
+    `rows` are `table.Row`s; `families` maps a line label (e.g. 'max, early') to
     {width: variant name}. The reference is drawn at width 1 of every line (no pooling).
     """
     panels = list(dict.fromkeys((r.task, r.condition) for r in rows if r.metric == metric))

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import audio
-from .augment import add_noise
-from .data import speech_commands as sc
-from .data import timit
-from .data.corpus import check_complete
-from .errors import LayoutError
-from .features import Frontend, FrontendConfig
+from .. import audio
+from ..augment import add_noise
+from ..data import speech_commands as sc
+from ..data import timit
+from ..data.corpus import check_complete
+from ..errors import LayoutError
+from ..features import Frontend, FrontendConfig
 
 TRIM_DB = 45.0  # data_prep.synth_commands trims the spoken word at this level below its peak
 
