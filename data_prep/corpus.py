@@ -17,6 +17,7 @@ import soundfile as sf
 
 from tdnn.atomic import atomic_write_bytes, atomic_write_text
 from tdnn.data.corpus import DONE, PLAN
+from tdnn.workers import stop_if_orphaned
 
 
 def previous_files(out: Path) -> list[str]:
@@ -69,7 +70,8 @@ def finish(out: Path) -> None:
 
 def write_wav(path: Path, wave, sample_rate: int) -> None:
     """Write a 16-bit PCM WAV completely or not at all (encoded in memory: a write error inside
-    libsndfile's callbacks would be swallowed)."""
+    libsndfile's callbacks would be swallowed). A worker whose parent died stops here."""
+    stop_if_orphaned()
     buf = io.BytesIO()
     sf.write(buf, wave, sample_rate, subtype="PCM_16", format="WAV")
     data = buf.getvalue()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tdnn.errors import UserError
-from tdnn.workers import die_with_parent
+from tdnn.workers import remember_parent, stop_if_orphaned
 
 # speak_lib.h constants.
 AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -216,8 +216,13 @@ TASKS_PER_PROCESS = 4
 
 
 def _run_chunk(args: tuple) -> list:
+    """Run one chunk of tasks in a worker, stopping if the parent has died."""
     fn, chunk = args
-    return [fn(task) for task in chunk]
+    results = []
+    for task in chunk:
+        stop_if_orphaned()
+        results.append(fn(task))
+    return results
 
 
 def map_processes(fn, tasks: list, jobs: int):
@@ -226,14 +231,14 @@ def map_processes(fn, tasks: list, jobs: int):
     libespeak-ng's wave generator keeps state from one utterance to the next (a few samples of
     timing) that no API call resets, so each fixed chunk of TASKS_PER_PROCESS tasks runs in a
     fresh spawned process: the output is the same for any `jobs` and any earlier use of the
-    library in this process. `fn` must be a module-level function. Workers die with this
-    process (a killed build stops writing).
+    library in this process. `fn` must be a module-level function. Workers stop once this
+    process is gone (a killed build stops writing; see `tdnn.workers`).
     """
     chunks = [tasks[i:i + TASKS_PER_PROCESS] for i in range(0, len(tasks), TASKS_PER_PROCESS)]
     if not chunks:
         return
     context = multiprocessing.get_context("spawn")
     with context.Pool(max(1, min(jobs, len(chunks))), maxtasksperchild=1,
-                      initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+                      initializer=remember_parent, initargs=(os.getpid(),)) as pool:
         for results in pool.imap(_run_chunk, [(fn, chunk) for chunk in chunks]):
             yield from results

@@ -57,6 +57,6 @@ def inside(root: str | Path, relative: str | Path, what: str) -> Path:
 
 
 def printable(name: str | Path) -> str:
-    r"""A file name on one line: backslash, newline, carriage return and tab escaped (\\ \n \r \t)."""
+    r"""A file name on one line: backslash, newline, CR and tab escaped (\\ \n \r \t)."""
     return (str(name).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
             .replace("\t", "\\t"))

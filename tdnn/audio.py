@@ -73,7 +73,7 @@ def _read_fd(fd: int, path: Path):
     """(rate, frames in header, samples [n, channels], WAV truncated?) from an open descriptor."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
+        kind = "a FIFO, not a file" if stat.S_ISFIFO(info.st_mode) else "not a file"
         raise AudioError(f"{path}: {kind}; pass an audio file (WAV, FLAC, ...)")
     if info.st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes); re-create or remove it")

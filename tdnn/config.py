@@ -31,7 +31,8 @@ def read_file(path: str | Path) -> dict:
     try:
         text = path.read_text()
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text config file; pass a .toml/.yaml/.json file") from None
+        raise ConfigError(f"{path}: not a text config file; pass a .toml/.yaml/.json "
+                          "file") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import audio
 from .atomic import atomic_write_bytes, inside
 from .features import Frontend, FrontendConfig
-from .workers import die_with_parent
+from .workers import remember_parent, stop_if_orphaned
 
 
 def load_chunk(items: list, sample_rate: int):
@@ -79,13 +79,15 @@ _WORKER = {}
 
 
 def _init_worker(cfg: FrontendConfig, threads: int, parent: int) -> None:
-    """Set up a worker process: it dies with its parent and keeps one frontend."""
-    die_with_parent(parent)
+    """Set up a worker process: it stops with its parent and keeps one frontend."""
+    remember_parent(parent)
     torch.set_num_threads(threads)
     _WORKER["frontend"] = Frontend(cfg)
 
 
 def _worker_chunk(items, out):
+    """Extract one chunk in a worker, unless the parent has died."""
+    stop_if_orphaned()
     return extract_chunk(items, _WORKER["frontend"], out)
 
 

@@ -1,24 +1,26 @@
-"""Worker processes that die with their parent, so a killed command stops writing at once."""
+"""Worker processes that stop with their parent, so a killed command stops writing at once.
+
+A worker remembers its parent's pid when it starts and checks it before each piece of work
+(each clip): once the parent is gone the worker is re-parented and exits. Polling, not
+PR_SET_PDEATHSIG: that signal follows the parent *thread*, and multiprocessing starts
+replacement workers from a helper thread whose exit then killed them mid-task (a pool hang).
+"""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import signal
-import sys
 
-PR_SET_PDEATHSIG = 1
+_PARENT: int | None = None
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Pool initializer: ask Linux to SIGKILL this process when its parent dies.
+def remember_parent(parent_pid: int) -> None:
+    """Pool initializer: record the parent; exit at once if it is already gone."""
+    global _PARENT
+    _PARENT = parent_pid
+    stop_if_orphaned()
 
-    Exits at once if the parent is already gone (it died before the request took effect).
-    Elsewhere than Linux this does nothing: the pool's own shutdown is all there is.
-    """
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:
+
+def stop_if_orphaned() -> None:
+    """Exit this worker when the parent that started it has died (no-op outside workers)."""
+    if _PARENT is not None and os.getppid() != _PARENT:
         os._exit(1)

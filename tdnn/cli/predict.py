@@ -62,6 +62,7 @@ def run(args) -> int:
                                   "top": [{"label": lab, "probability": p} for lab, p in top]}),
                       flush=True)
             else:
-                print(f"{printable(pred.path)}\t" + "  ".join(f"{lab} {p:.3f}" for lab, p in pred.top),
+                print(f"{printable(pred.path)}\t"
+                      + "  ".join(f"{lab} {p:.3f}" for lab, p in pred.top),
                       flush=True)
     return 1 if failed else 0

@@ -5,6 +5,9 @@ r"""`tdnn prepare`: build the embedded synthetic corpora with eSpeak NG.
     tdnn prepare synth-bdg --out data/synth_bdg             # b/d/g + vowel syllables
     tdnn prepare heldout-tts --out data/heldout_tts         # Flite/Festival test voices
 
+A build records the files it will write first (OUT/.tdnn-prepare.json) and marks the corpus
+complete last (OUT/.tdnn-complete); train/evaluate refuse a corpus whose build was interrupted.
+
 Hold voices out to measure robustness to voices training never heard, e.g.
     tdnn prepare synth-commands --out data/sc_train --exclude-accents en-029,en-gb-scotland \
         --exclude-variants klatt,klatt2,f3,m7
@@ -63,7 +66,8 @@ def _common(p: argparse.ArgumentParser, speakers: int) -> None:
     p.add_argument("--exclude-variants", default="",
                    help="comma list of voice variants to leave out (hold them out for evaluation)")
     p.add_argument("--overwrite", action="store_true",
-                   help="write into an existing non-empty --out folder")
+                   help="write into an existing non-empty --out folder: files an earlier build "
+                        "recorded are removed first, files it did not make are kept")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -187,7 +187,7 @@ def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], log=pr
     Items the synthesiser failed on are logged (file and reason); returns how many failed."""
     from data_prep import espeak, synth_commands, synth_phones, words
 
-    from .data import corpus
+    from ..data import corpus
     accents = list(espeak.ENGLISH_ACCENTS)
     variants = synth_commands.all_variants()
     n_failed = 0
