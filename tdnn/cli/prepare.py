@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from data_prep import heldout_tts
 
 from ..errors import UserError
 from . import prepare_tts
+from .build_report import report_build
 
 NAME = "prepare"
 FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -134,16 +134,6 @@ def _voices(args) -> tuple[list[str], list[str]]:
     return accents, variants
 
 
-def _report(kind: str, out: Path, summary: dict, seconds: float) -> int:
-    """Print the summary and the failed items; exit code 1 if any item failed."""
-    failures = summary.pop("failures")
-    for item, reason in failures:
-        print(f"failed: {item}: {reason}", file=sys.stderr)
-    details = ", ".join(f"{k}={v}" for k, v in summary.items())
-    print(f"{kind}: wrote {out} ({details}) in {seconds:.1f} s")
-    return 1 if failures else 0
-
-
 def run_commands(args) -> int:
     """Build the synthetic Speech Commands corpus."""
     from data_prep import synth_commands, words
@@ -157,7 +147,7 @@ def run_commands(args) -> int:
     summary = synth_commands.build(out, speakers, word_list, seed=args.seed, repeats=args.repeats,
                                    jobs=args.jobs, noise_seconds=args.noise_seconds,
                                    progress=not args.quiet)
-    return _report("synth-commands", out, summary, time.time() - t0)
+    return report_build("synth-commands", out, summary, time.time() - t0)
 
 
 def run_phones(args) -> int:
@@ -174,7 +164,7 @@ def run_phones(args) -> int:
                                        accents=accents, variants=variants,
                                        test_fraction=args.test_fraction, jobs=args.jobs,
                                        progress=not args.quiet)
-    return _report("synth-phones", out, summary, time.time() - t0)
+    return report_build("synth-phones", out, summary, time.time() - t0)
 
 
 def run_bdg(args) -> int:
@@ -188,4 +178,4 @@ def run_bdg(args) -> int:
     summary = synth_phones.build_bdg(out, args.speakers, seed=args.seed, accents=accents,
                                      variants=variants, repeats=args.repeats, jobs=args.jobs,
                                      progress=not args.quiet)
-    return _report("synth-bdg", out, summary, time.time() - t0)
+    return report_build("synth-bdg", out, summary, time.time() - t0)

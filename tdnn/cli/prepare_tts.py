@@ -125,7 +125,7 @@ def _check_out(args) -> None:
 def run_tts(args) -> int:
     """Build the multi-engine keyword corpus (or list its voices)."""
     from data_prep import engines, tts_cache, tts_commands, words
-    from .prepare import _report
+    from .build_report import report_build
     names = list(dict.fromkeys(n.strip() for n in args.engines.split(",") if n.strip()))
     for n, flag in ((args.takes, "--takes"), (args.jobs, "--jobs"), (args.espeak_voices,
                     "--espeak-voices"), (args.kokoro_words_per_call, "--kokoro-words-per-call")):
@@ -147,7 +147,7 @@ def run_tts(args) -> int:
                                  tts_cache.root(args.cache), seed=args.seed, jobs=args.jobs,
                                  split=args.split, noise_seconds=args.noise_seconds,
                                  progress=not args.quiet)
-    return _report("tts-commands", args.out, summary, time.time() - t0)
+    return report_build("tts-commands", args.out, summary, time.time() - t0)
 
 
 def run_kokoro_voices(args) -> int:
