@@ -161,10 +161,13 @@ def build_data(cfg: TrainConfig) -> Data:
     noises = sc.load_background_noise(root, cfg.frontend.sample_rate)
     common = dict(task=d.task, seed=cfg.seed, silence_percentage=d.silence_percentage,
                   unknown_percentage=d.unknown_percentage)
-    val_ex = sc.load_examples(root, "validation", **common)
+    val_root = sc.open_corpus(d.validation_root, d.cache_dir or None) if d.validation_root else root
+    val_ex = sc.load_examples(val_root, "validation", **common)
     if d.resample_unknown and d.task == 12:
         common["unknown_percentage"] = None
     train_ex = sc.load_examples(root, "train", **common)
+    for extra in d.extra_train:
+        train_ex += sc.load_examples(sc.open_corpus(extra, d.cache_dir or None), "train", **common)
     augmenter = Augmenter(cfg.augment, noises, cfg.frontend.sample_rate)
     train = sc.ClipDataset(train_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
                            augment=augmenter, seed=cfg.seed)

@@ -16,7 +16,7 @@ from tdnn.errors import ConfigError, UserError
 from tdnn.layers import TDNNLayer
 from tdnn.models import LayerSpec, ModelConfig, build_model
 from tdnn.runs import load_checkpoint, load_run, save_checkpoint
-from tdnn.train import ScheduleConfig, TrainConfig, lr_at, train
+from tdnn.train import ScheduleConfig, TrainConfig, build_data, lr_at, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sc_fixture import make_corpus  # noqa: E402
@@ -190,3 +190,19 @@ def test_trainer_keeps_tdnnf_factors_semi_orthogonal():
     after = [semi_orthogonality_error(m) for m in factored]
     assert min(before) > 0.2  # PyTorch's initialisation is far from semi-orthogonal
     assert max(after) < 0.05
+
+
+def test_extra_training_corpora_and_a_validation_corpus(corpus, tmp_path):
+    voices = make_corpus(tmp_path / "voices", speakers=6, takes=1)  # another "engine"
+    cfg = tiny_config(corpus, f"data.extra_train=[{voices}]", f"data.validation_root={voices}")
+    data = build_data(cfg)
+    keywords = ("yes", "no", "up", "down", "left")
+
+    def clips(root, speakers, takes):  # the fixture's layout: speakers 0-1 validation, 2-3 test
+        return {str(root / w / f"spk{s:02d}_nohash_{t}.wav")
+                for w in keywords for s in speakers for t in range(takes)}
+
+    train = {str(ex.path) for ex in data.train.examples if ex.label in keywords}
+    val = {str(ex.path) for ex in data.validation.examples if ex.label in keywords}
+    assert train == clips(corpus, range(4, 12), 2) | clips(voices, range(4, 6), 1)
+    assert val == clips(voices, range(2), 1)
