@@ -191,13 +191,17 @@ def collect(args) -> dict:
             "overrides": args.overrides,
             "train_dir": str(args.train_dir), "dev_dirs": {**earlier.get("dev_dirs", {}),
                                                           args.dev_name: str(args.dev_dir)},
-            "test_voices": str(args.test_voices) if args.test_voices else None,
+            "test_voices": (str(args.test_voices) if args.test_voices
+                            else earlier.get("test_voices")),
             "voice_sets": {
                 "train": "eSpeak NG, accents en-us en en-gb-x-rp en-us-nyc en-gb-x-gbclan "
                          "en-gb-x-gbcwmd (500 speakers drawn, 35 words)",
                 "espeak_test": "test split of the training corpus (unheard speakers, same accents)",
                 "dev_voices": "eSpeak NG accents en-029, en-gb-scotland (60 speakers, seed 1); "
                               "never trained on; intervals over speakers",
+                "dev_kokoro_piper": "Kokoro af_sarah am_fenrir bf_isabella bm_fable and Piper "
+                                    "joe (the voices corpus's validation list, 350 clips); never "
+                                    "trained on; intervals over the 5 voices",
                 "test_voices_flite_festival": "Flite kal kal16 awb rms slt, Festival kal_diphone "
                                               "cmu_us_slt_arctic_hts; test only; intervals over "
                                               "the 7 voices"},
