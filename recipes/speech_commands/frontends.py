@@ -7,10 +7,14 @@
     tdnn prepare heldout-tts --out data/heldout_tts --seed 0
     python -m recipes.speech_commands.frontends --out runs/frontends --train-dir data/sc_train \
         --dev-dir data/sc_dev --test-voices data/heldout_tts --seed 0
+    python -m recipes.speech_commands.frontends --out runs/frontends --train-dir data/sc_train \
+        --dev-dir VOICES --dev-split validation --dev-name dev_kokoro_piper --rescore --seed 0
 
 Voice sets (disjoint): train = eSpeak, six accents (its test split: unheard speakers of those
 accents); dev = eSpeak accents en-029 and en-gb-scotland, never trained on, the set choices are
-made on; test voices = Flite/Festival, never trained on and never used for a choice. Each arm
+made on (a second dev set, e.g. the Kokoro/Piper voices of `tdnn prepare tts-commands`, is
+scored with `--rescore`); test voices = Flite/Festival, never trained on and never used for a
+choice. Each arm
 trains with its config (config.toml: log-mel; config_embedding.toml: speech_embedding) into
 OUT/<arm>, is scored on the three sets (OUT/<arm>/eval.json), and the arms found in OUT are
 written to --results with cluster-bootstrap 95% intervals (speakers for eSpeak, voices for
