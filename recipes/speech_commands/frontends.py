@@ -14,11 +14,10 @@ Voice sets (disjoint): train = eSpeak, six accents (its test split: unheard spea
 accents); dev = eSpeak accents en-029 and en-gb-scotland, never trained on, the set choices are
 made on (a second dev set, e.g. the Kokoro/Piper voices of `tdnn prepare tts-commands`, is
 scored with `--rescore`); test voices = Flite/Festival, never trained on and never used for a
-choice. Each arm
-trains with its config (config.toml: log-mel; config_embedding.toml: speech_embedding) into
-OUT/<arm>, is scored on the three sets (OUT/<arm>/eval.json), and the arms found in OUT are
-written to --results with cluster-bootstrap 95% intervals (speakers for eSpeak, voices for
-Flite/Festival) and the frontend's cost per clip.
+choice. Each arm trains with its config (config.toml: log-mel; config_embedding.toml:
+speech_embedding) into OUT/<arm>, is scored on the sets (OUT/<arm>/eval.json), and the arms
+found in OUT are written to --results with cluster-bootstrap 95% intervals (speakers for
+eSpeak, voices for the other engines) and the frontend's cost per clip.
 """
 
 from __future__ import annotations
