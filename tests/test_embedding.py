@@ -144,3 +144,30 @@ def test_tiny_training_run_predict_and_export(model_dir, tmp_path):
     assert report["input"] == "feats" and "speech_embedding" in report["frontend_not_included"]
     assert onnx_session(report["path"]).get_inputs()[0].name == "feats"
     assert report["max_abs_diff"] < 1e-4
+
+
+def test_cli_stream_and_export_of_an_embedding_run(model_dir, tmp_path, capsys):
+    import json
+
+    from run_fixture import make_run
+    from tdnn import audio
+    from tdnn.cli import main
+    from tdnn.runs import load_run
+
+    run_dir = make_run(tmp_path / "run", ["frontend.kind=speech_embedding",
+                                          "model.preset=kws_embed"])
+    audio.save(tmp_path / "a.wav", speechlike(48000, 4))
+    loaded = load_run(run_dir)
+    times, logits = inference.offline_scores(loaded.model, loaded.frontend,
+                                             audio.load(tmp_path / "a.wav"), 16000)
+    probs = inference.softmax(logits)
+    threshold = float(np.quantile(probs[:, 2:].max(1), 0.7))  # fires a few times on noise
+    expected = inference.detect(loaded.labels, times, probs, threshold, 0.5)
+    assert expected
+    assert main(["stream", str(run_dir), str(tmp_path / "a.wav"), "--chunk-ms", "70",
+                 "--threshold", str(threshold), "--refractory", "0.5", "--json"]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(g["time"], g["label"]) for g in got] == [(round(d.time, 3), d.label) for d in expected]
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "frontend not included" in capsys.readouterr().out
+    assert json.loads((tmp_path / "m.json").read_text())["input"] == "feats"

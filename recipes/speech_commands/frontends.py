@@ -7,14 +7,17 @@
     tdnn prepare heldout-tts --out data/heldout_tts --seed 0
     python -m recipes.speech_commands.frontends --out runs/frontends --train-dir data/sc_train \
         --dev-dir data/sc_dev --test-voices data/heldout_tts --seed 0
+    python -m recipes.speech_commands.frontends --out runs/frontends --train-dir data/sc_train \
+        --dev-dir VOICES --dev-split validation --dev-name dev_kokoro_piper --rescore --seed 0
 
 Voice sets (disjoint): train = eSpeak, six accents (its test split: unheard speakers of those
 accents); dev = eSpeak accents en-029 and en-gb-scotland, never trained on, the set choices are
-made on; test voices = Flite/Festival, never trained on and never used for a choice. Each arm
-trains with its config (config.toml: log-mel; config_embedding.toml: speech_embedding) into
-OUT/<arm>, is scored on the three sets (OUT/<arm>/eval.json), and the arms found in OUT are
-written to --results with cluster-bootstrap 95% intervals (speakers for eSpeak, voices for
-Flite/Festival) and the frontend's cost per clip.
+made on (a second dev set, e.g. the Kokoro/Piper voices of `tdnn prepare tts-commands`, is
+scored with `--rescore`); test voices = Flite/Festival, never trained on and never used for a
+choice. Each arm trains with its config (config.toml: log-mel; config_embedding.toml:
+speech_embedding) into OUT/<arm>, is scored on the sets (OUT/<arm>/eval.json), and the arms
+found in OUT are written to --results with cluster-bootstrap 95% intervals (speakers for
+eSpeak, voices for the other engines) and the frontend's cost per clip.
 """
 
 from __future__ import annotations
@@ -191,13 +194,17 @@ def collect(args) -> dict:
             "overrides": args.overrides,
             "train_dir": str(args.train_dir), "dev_dirs": {**earlier.get("dev_dirs", {}),
                                                           args.dev_name: str(args.dev_dir)},
-            "test_voices": str(args.test_voices) if args.test_voices else None,
+            "test_voices": (str(args.test_voices) if args.test_voices
+                            else earlier.get("test_voices")),
             "voice_sets": {
                 "train": "eSpeak NG, accents en-us en en-gb-x-rp en-us-nyc en-gb-x-gbclan "
                          "en-gb-x-gbcwmd (500 speakers drawn, 35 words)",
                 "espeak_test": "test split of the training corpus (unheard speakers, same accents)",
                 "dev_voices": "eSpeak NG accents en-029, en-gb-scotland (60 speakers, seed 1); "
                               "never trained on; intervals over speakers",
+                "dev_kokoro_piper": "Kokoro af_sarah am_fenrir bf_isabella bm_fable and Piper "
+                                    "joe (the voices corpus's validation list, 350 clips); never "
+                                    "trained on; intervals over the 5 voices",
                 "test_voices_flite_festival": "Flite kal kal16 awb rms slt, Festival kal_diphone "
                                               "cmu_us_slt_arctic_hts; test only; intervals over "
                                               "the 7 voices"},
