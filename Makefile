@@ -16,7 +16,7 @@ $(BIN)/python:
 # One stamp per extra set: re-installs only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e .
+	$(PIP) install -q -e ".[embedding]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python

@@ -31,8 +31,12 @@ def test_speech_commands_recipe_end_to_end(tmp_path, capsys):
             shutil.copy(clip, voices / word / clip.name)
     run = tmp_path / "run"
     sets = [x for item in TINY + ["epochs=2"] for x in ("--set", item)]
+    engines = make_corpus(tmp_path / "engines", speakers=6, takes=1)  # other engines' voices
     code = cli_main(["recipe", "speech-commands", "--out", str(run), "--data-dir", str(corpus),
-                     "--heldout", str(voices), "--seed", "1", "--baseline-epochs", "1", *sets])
+                     "--heldout", str(voices), "--voices", str(engines), "--dev-voices", str(engines),
+                     "--seed", "1",
+                     "--baseline", "logmel", "--baseline", "cnn2d", "--baseline-epochs", "1",
+                     *sets])
     assert code == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["seed"] == 1
@@ -42,6 +46,9 @@ def test_speech_commands_recipe_end_to_end(tmp_path, capsys):
     assert held["n"] == 12 and held["per_class"]["_unknown_"]["support"] == 6
     assert set(held["by_word"]) == {"no", "cat"}
     assert "voices" in metrics["baselines"]["cnn2d"]["heldout"]
+    assert metrics["baselines"]["logmel"]["summary"]["params"] != metrics["params"]
+    # dev = the validation split of --voices: speakers 0-1 x 6 words x 1 take, scored whole
+    assert metrics["dev"]["n"] == 12 and metrics["dev"]["per_class"]["_unknown_"]["support"] == 2
     report = (run / "report.md").read_text()
     assert "Baseline comparison" in report and "| cnn2d |" in report
     for name in ("test/metrics.json", "test/confusion.png", "curves.png",

@@ -6,11 +6,14 @@
 Stages (each skipped when its output is already in RUN, so a re-run continues):
 0. corpus: build the eSpeak NG corpus into RUN/data (or --corpus-dir) unless --data-dir is given;
    build the held-out Flite/Festival voices into RUN/heldout_tts when those synthesizers exist;
-1. train the 'kws' TDNN (config.toml beside this file, then --config, then --set) into RUN;
-2. evaluate on the test split -> RUN/test/ (metrics.json, report.md, confusion.png);
-3. evaluate on held-out voices (never trained on) -> RUN/heldout/<name>/, per voice/condition;
-4. train and evaluate the 2D-CNN baseline the same way -> RUN/baseline_<preset>/;
-5. RUN/metrics.json ({"test": {"accuracy"}, "params", ...}) and RUN/report.md.
+1. train the main model into RUN: the speech_embedding TDNN (config_embedding.toml, then
+   --config, then --set), with the training split of --voices (other engines) when given;
+2. evaluate on the test split -> RUN/test/ (metrics.json, report.md, confusion.png), on the dev
+   voices (validation split of --dev-voices) -> RUN/dev/, on held-out voices (never trained on, never
+   used for a choice) -> RUN/heldout/<name>/, with 95% intervals over voices;
+3. train and evaluate the baselines the same way -> RUN/baseline_<name>/ (default: the lecture's
+   log-mel TDNN of config.toml);
+4. RUN/metrics.json ({"test": {"accuracy"}, "params", ...}) and RUN/report.md.
 RUN is then a trained model for `tdnn evaluate RUN ...`, `tdnn predict RUN ...`.
 """
 
@@ -26,7 +29,8 @@ from tdnn import config, runs
 from tdnn.data import corpus
 from tdnn.data import speech_commands as sc
 from tdnn.errors import UserError
-from tdnn.evaluate import accuracy_by, evaluate_examples, speaker_of, word_of, write_report
+from tdnn.evaluate import (accuracy_by, bootstrap_interval, evaluate_examples, speaker_of,
+                           word_of, write_report)
 from tdnn.models import ModelConfig, summary
 from tdnn.plots import training_curves
 from tdnn.train import TrainConfig, train
@@ -52,17 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
     a("--speakers", type=int, default=500, help="synthetic speakers to build (default: %(default)s)")
     a("--task", type=int, choices=(12, 35), default=12, help="12-class or 35-word task")
     a("--seed", type=int, default=0, help="seed for corpus, splits, initialisation, augmentation")
-    a("--config", type=Path, default=HERE / "config.toml", help="TrainConfig file")
+    a("--config", type=Path, default=HERE / "config_embedding.toml",
+      help="TrainConfig of the main model (default: the speech_embedding TDNN, which the "
+           "Kokoro/Piper dev voices chose; config.toml is the lecture's log-mel TDNN)")
     a("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
       help="override a TrainConfig option (repeatable), e.g. --set epochs=5")
     a("--heldout", type=Path, action="append", default=None, metavar="DIR",
       help="extra Speech Commands-layout folder evaluated whole as a held-out condition "
            "(repeatable); default: RUN/heldout_tts built with Flite/Festival when installed")
     a("--no-heldout", action="store_true", help="skip held-out evaluation")
-    a("--baseline", default="cnn2d", help="model preset to compare against, or 'none'")
+    a("--baseline", action="append", default=None, metavar="NAME",
+      help="model to train beside the main one (repeatable): 'logmel' (the log-mel TDNN of "
+           "config.toml), a model preset on its log-mel frames (e.g. cnn2d), or 'none' "
+           "(default: logmel)")
     a("--baseline-epochs", type=int, default=6,
-      help="epochs for the baseline (default: 6, to keep the recipe within 20 minutes; "
-           "0 = as many as the kws model)")
+      help="epochs for a preset baseline (default: 6, to keep the recipe within 20 minutes; "
+           "0 = as many as its config)")
+    a("--voices", type=Path, default=None, metavar="DIR",
+      help="a `tdnn prepare tts-commands` corpus of other engines' voices whose training split "
+           "joins every model's training")
+    a("--dev-voices", type=Path, default=None, metavar="DIR",
+      help="a corpus whose validation split (dev voices, e.g. of --voices) picks each model's "
+           "best epoch and is scored as 'dev'")
     a("--jobs", type=int, default=2, help="processes for corpus building")
     return p
 
@@ -78,16 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     data_dir = (sc.open_corpus(args.data_dir, out / "corpus") if args.data_dir
                 else stage_corpus(args.corpus_dir or out / "data", args))
-    cfg = config.load(TrainConfig, args.config, [
-        *args.overrides, f"data.root={data_dir}", f"data.task={args.task}", f"seed={args.seed}"])
+    fixed = [f"data.root={data_dir}", f"data.task={args.task}", f"seed={args.seed}"]
+    if args.voices is not None:
+        fixed.append(f"data.extra_train=[{args.voices}]")
+    if args.dev_voices is not None:
+        fixed.append(f"data.validation_root={args.dev_voices}")
     heldout = [] if args.no_heldout else (args.heldout or stage_heldout_tts(out / "heldout_tts",
                                                                             args.seed))
     timings["corpus_seconds"] = time.perf_counter() - t
-    models = {"kws": (cfg, out)}
-    if args.baseline != "none":
-        base_cfg = dataclasses.replace(cfg, model=ModelConfig(preset=args.baseline),
-                                       epochs=args.baseline_epochs or cfg.epochs)
-        models[args.baseline] = (base_cfg, out / f"baseline_{args.baseline}")
+    models = {"kws": (config.load(TrainConfig, args.config, [*args.overrides, *fixed]), out)}
+    for name in [b for b in (args.baseline or ["logmel"]) if b != "none"]:
+        base = config.load(TrainConfig, HERE / "config.toml", [*args.overrides, *fixed])
+        if name != "logmel":
+            base = dataclasses.replace(base, model=ModelConfig(preset=name),
+                                       epochs=args.baseline_epochs or base.epochs)
+        models[name] = (base, out / f"baseline_{name}")
 
     results = {}
     for name, (model_cfg, run_dir) in models.items():
@@ -95,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] training into {run_dir}", flush=True)
         trained = stage_train(model_cfg, run_dir)
         train_seconds = time.perf_counter() - t
-        results[name] = evaluate_all(run_dir, data_dir, heldout, trained)
+        results[name] = evaluate_all(run_dir, data_dir, heldout, trained, args.dev_voices)
         results[name]["wall_seconds"] = train_seconds
         print(f"[{name}] test accuracy {100 * results[name]['test']['accuracy']:.2f}%"
               + "".join(f", {h} {100 * r['accuracy']:.2f}% (ten words "
@@ -161,8 +181,10 @@ def stage_train(cfg: TrainConfig, run_dir: Path) -> dict:
     return train(cfg, run_dir, resume=resume)
 
 
-def evaluate_all(run_dir: Path, data_dir: Path, heldout: list[Path], trained: dict) -> dict:
-    """Test split and held-out folders of one trained run, plus its model summary."""
+def evaluate_all(run_dir: Path, data_dir: Path, heldout: list[Path], trained: dict,
+                 dev: Path | None = None) -> dict:
+    """Test split, dev voices (the validation split of `dev`) and held-out folders of one
+    trained run, plus its model summary."""
     run = runs.load_run(run_dir)
     info = summary(run.model, run.frontend.dim, run.frontend.frame_rate)
     d = run.cfg.data
@@ -176,15 +198,19 @@ def evaluate_all(run_dir: Path, data_dir: Path, heldout: list[Path], trained: di
               "train_seconds_per_epoch": trained["train_seconds_per_epoch"],
               "epochs_run": trained["epochs_run"], "best": trained["best"],
               "history": trained["history"], "heldout": {}}
+    if dev is not None:
+        result["dev"] = evaluate_heldout(run, dev, run_dir / "dev", split="validation")
     for folder in heldout:
         result["heldout"][folder.name] = evaluate_heldout(run, folder, run_dir / "heldout" / folder.name)
     training_curves(trained["history"], run_dir / "curves.png", title=run_dir.name)
     return result
 
 
-def evaluate_heldout(run, folder: Path, out: Path) -> dict:
-    """Score a whole held-out folder; accuracy overall, on the ten words, per voice/condition."""
-    examples = sc.load_examples(folder, "all", run.cfg.data.task, 0, silence_percentage=0,
+def evaluate_heldout(run, folder: Path, out: Path, split: str = "all") -> dict:
+    """Score a held-out folder (whole, or one split); accuracy overall, on the ten words, per
+    voice/condition, with 95% intervals from a bootstrap over voices (clips of one voice are
+    correlated)."""
+    examples = sc.load_examples(folder, split, run.cfg.data.task, 0, silence_percentage=0,
                                 unknown_percentage=None)
     metrics, rows, errors = evaluate_examples(run, examples)
     ten = [r for r in rows if word_of(r["path"]) in sc.WORDS_10]
@@ -192,6 +218,8 @@ def evaluate_heldout(run, folder: Path, out: Path) -> dict:
     metrics.update({
         "unreadable": errors,
         "ten_word_accuracy": sum(r["label"] == r["predicted"] for r in ten) / max(1, len(ten)),
+        "interval": bootstrap_interval(rows, voice)["interval"],
+        "ten_word_interval": bootstrap_interval(ten, voice)["interval"],
         "by_voice": accuracy_by(rows, voice),
         "by_voice_ten_words": accuracy_by(ten, voice),
         "by_word": accuracy_by(rows, lambda r: word_of(r["path"]))})
@@ -203,6 +231,9 @@ def report(metrics: dict, results: dict, args) -> str:
     """The recipe's Markdown report: headline figures, held-out voices, baseline comparison."""
     def pct(x):
         return f"{100 * x:.2f}%"
+
+    def ci(x):
+        return f" [{100 * x[0]:.1f}, {100 * x[1]:.1f}]" if x else ""
 
     kws = results["kws"]
     s = kws["summary"]
@@ -219,11 +250,14 @@ def report(metrics: dict, results: dict, args) -> str:
         f"{kws['train_seconds_per_epoch']:.1f} s per training epoch", "",
         "Test split: [test/report.md](test/report.md), ![confusion](test/confusion.png)",
         "", "![curves](curves.png)", ""]
-    for name, h in kws["heldout"].items():
-        lines += [f"## Held-out voices: {name}", "",
-                  f"All words: {pct(h['accuracy'])} ({h['n']} clips); the ten keywords: "
-                  f"{pct(h['ten_word_accuracy'])}. Report: [heldout/{name}/report.md]"
-                  f"(heldout/{name}/report.md)", "",
+    scored = {**({"dev voices": kws["dev"]} if "dev" in kws else {}), **kws["heldout"]}
+    for name, h in scored.items():
+        where = "dev" if name == "dev voices" else f"heldout/{name}"
+        lines += [f"## {'Dev' if name == 'dev voices' else 'Held-out'} voices: {name}", "",
+                  f"All words: {pct(h['accuracy'])}{ci(h.get('interval'))} ({h['n']} clips); "
+                  f"the ten keywords: {pct(h['ten_word_accuracy'])}"
+                  f"{ci(h.get('ten_word_interval'))} (95% intervals over voices). Report: "
+                  f"[{where}/report.md]({where}/report.md)", "",
                   "| voice / condition | all words | ten keywords |", "|---|---:|---:|"]
         for voice, r in h["by_voice"].items():
             ten = h["by_voice_ten_words"].get(voice, {}).get("accuracy")
@@ -234,13 +268,14 @@ def report(metrics: dict, results: dict, args) -> str:
               f"`val@{common}`: validation accuracy after {common} epochs (equal-epoch comparison);"
               " test and held-out figures are for each model's best checkpoint.", "",
               f"| model | params | MACs/s (M) | s/epoch | epochs | val@{common} | test acc |"
-              + "".join(f" {h} (ten words) |" for h in kws["heldout"]),
-              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kws["heldout"])]
+              + "".join(f" {h} (ten words) |" for h in scored),
+              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(scored)]
     for name, r in results.items():
+        sets = [r["dev"]] * ("dev" in r) + list(r["heldout"].values())
         lines.append(f"| {name} | {r['params']:,} | {r['summary']['macs_per_second'] / 1e6:.2f} | "
                      f"{r['train_seconds_per_epoch']:.1f} | {r['epochs_run']} | "
                      f"{pct(r['history'][common - 1]['val_accuracy'])} | "
                      f"{pct(r['test']['accuracy'])} |"
                      + "".join(f" {pct(h['accuracy'])} ({pct(h['ten_word_accuracy'])}) |"
-                               for h in r["heldout"].values()))
+                               for h in sets))
     return "\n".join(lines) + "\n"
