@@ -119,7 +119,7 @@ TRAIN_OPTIONS = [
     "epochs=2", "batch_size=16", "eval_batch_size=64", "threads=1", "progress=false", "seed=3",
     "device=cpu", "data.task=12", "frontend.n_mels=16",
     "model.layers=[{dim: 12, context: [-2, 0, 2]}, {dim: 12, context: [0]}]",
-    "model.batch_norm=false", "augment.noise_prob=0", "augment.shift_ms=0",
+    "model.batch_norm=false", "model.dropout=0", "augment.noise_prob=0", "augment.shift_ms=0",
     "augment.speed_prob=0", "augment.vtlp_prob=0", "augment.reverb_prob=0",
     "augment.bandlimit_prob=0", "augment.gain_db=[0, 0]", "augment.freq_masks=0",
     "augment.time_masks=0"]
