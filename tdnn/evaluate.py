@@ -76,8 +76,9 @@ class _Guarded(torch.utils.data.Dataset):
 
 @torch.no_grad()
 def predict_dataset(model, frontend, dataset, batch_size: int = 128, device="cpu",
-                    clip_samples: int = 16000, progress: bool = False):
-    """Class probabilities for every item of a `(wave, label)` dataset.
+                    clip_samples: int | None = None, progress: bool = False):
+    """Class probabilities for every item of a `(wave, label)` dataset (unreadable items are
+    stood in for by `clip_samples` zeros; default: one second at the frontend's rate).
 
     Returns (probs [N, C] float32, targets [N] int64, errors {index: message}); unreadable items
     have target -1, zero probabilities, and their message in `errors`.
@@ -86,6 +87,7 @@ def predict_dataset(model, frontend, dataset, batch_size: int = 128, device="cpu
 
     model.eval()
     frontend.eval()
+    clip_samples = clip_samples or frontend.cfg.sample_rate
     loader = torch.utils.data.DataLoader(_Guarded(dataset, clip_samples), batch_size=batch_size,
                                          shuffle=False, num_workers=0)
     probs, targets, errors, start = [], [], {}, 0

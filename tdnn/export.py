@@ -107,18 +107,19 @@ def export_module(model: nn.Module, frontend: Frontend, include_frontend: bool =
     return model.eval(), "feats"
 
 
-def example_input(frontend: Frontend, include_frontend: bool, clip_samples: int,
+def example_input(frontend: Frontend, include_frontend: bool, clip_samples: int | None,
                   batch: int = 2, seed: int = 0) -> Tensor:
-    """A deterministic example batch (noise) of one clip length, for tracing and parity."""
+    """A deterministic example batch (noise) of one clip length (None: one second at the
+    frontend's rate), for tracing and parity."""
     g = torch.Generator().manual_seed(seed)
-    wave = 0.1 * torch.randn(batch, clip_samples, generator=g)
+    wave = 0.1 * torch.randn(batch, clip_samples or frontend.cfg.sample_rate, generator=g)
     if include_frontend:
         return wave
     with torch.no_grad():
         return frontend(wave)
 
 
-def export_onnx(model: nn.Module, frontend: Frontend, path: str | Path, clip_samples: int = 16000,
+def export_onnx(model: nn.Module, frontend: Frontend, path: str | Path, clip_samples: int | None = None,
                 include_frontend: bool = True, opset: int = 17) -> Path:
     """Write an ONNX graph (batch and time axes dynamic); input 'wave' or 'feats', output 'logits'."""
     module, name = export_module(model, frontend, include_frontend)
@@ -150,7 +151,7 @@ def onnx_run(session, x: Tensor | np.ndarray) -> np.ndarray:
 
 
 def export_program(model: nn.Module, frontend: Frontend, path: str | Path,
-                   clip_samples: int = 16000, include_frontend: bool = True) -> Path:
+                   clip_samples: int | None = None, include_frontend: bool = True) -> Path:
     """Write a `torch.export` program (.pt2; batch and time axes dynamic)."""
     module, _ = export_module(model, frontend, include_frontend)
     x = example_input(frontend, include_frontend, clip_samples)

@@ -381,10 +381,13 @@ def offline_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray,
 
 @torch.inference_mode()
 def window_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray, clip_samples: int,
-                  hop_samples: int = 1600, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Sliding-window baseline: every `hop_samples`, the clip-long window of audio ending there
-    classified as a training clip (own zero padding, own normalisation). Exactly the training
-    conditions, at the cost of a whole clip per step. Returns (window end times, logits)."""
+                  hop_samples: int | None = None, batch_size: int = 64
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding-window baseline: every `hop_samples` (default 100 ms at the frontend's rate), the
+    clip-long window of audio ending there classified as a training clip (own zero padding, own
+    normalisation). Exactly the training conditions, at the cost of a whole clip per step.
+    Returns (window end times, logits)."""
+    hop_samples = hop_samples or frontend.cfg.sample_rate // 10
     wave = np.asarray(wave, dtype=np.float32)
     padded = np.concatenate([np.zeros(clip_samples - 1, np.float32), wave])
     ends = np.arange(hop_samples, len(wave) + 1, hop_samples)
@@ -397,8 +400,10 @@ def window_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray, clip_
 
 
 def stream_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray, clip_samples: int,
-                  chunk_samples: int = 1600) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of `wave` fed to a StreamScorer in chunks of `chunk_samples` (then flushed)."""
+                  chunk_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of `wave` fed to a StreamScorer in chunks of `chunk_samples` (default 100 ms at the
+    frontend's rate), then flushed."""
+    chunk_samples = chunk_samples or frontend.cfg.sample_rate // 10
     scorer = StreamScorer(model, frontend, clip_samples)
     parts = [scorer.push(wave[i:i + chunk_samples]) for i in range(0, len(wave), chunk_samples)]
     parts.append(scorer.flush())

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import PRESETS, LayerSpec, ModelConfig, preset_config  # noqa: F401 (re-exported)
+from .config import (PRESETS, FrontendConfig, LayerSpec, ModelConfig,  # noqa: F401
+                     hop_samples, preset_config)
 from .errors import ConfigError
 from .layers import (ContextAffine, TDNNLayer, TimePool, causal_context, dilation_of,
                      make_activation, parse_context, span_input, receptive_field)
@@ -276,9 +277,11 @@ def count_macs(model: nn.Module, in_dim: int, n_frames: int) -> int:
     return total
 
 
-def summary(model: Model, in_dim: int, frame_rate: float = 100.0) -> dict:
+def summary(model: Model, in_dim: int, frame_rate: float | None = None) -> dict:
     """Parameters, receptive field (frames, ms; one frame = 1000/frame_rate ms) and
-    multiply-adds per second of audio (one forward pass over a 1 s input)."""
+    multiply-adds per second of audio (one forward pass over a 1 s input). `frame_rate`: the
+    frontend's frames per second (default: the default frontend's)."""
+    frame_rate = frame_rate or default_frame_rate()
     first, last = receptive_field(model.time_ops)
     frame_ms = 1000.0 / frame_rate
     n_frames = max(1, round(frame_rate))
@@ -293,3 +296,9 @@ def summary(model: Model, in_dim: int, frame_rate: float = 100.0) -> dict:
         "output_stride_frames": model.stride,
         "macs_per_second": count_macs(model, in_dim, n_frames) * frame_rate / n_frames,
     }
+
+
+def default_frame_rate() -> float:
+    """Frames per second of the default frontend (`FrontendConfig()`: 16 kHz, 10 ms hop)."""
+    cfg = FrontendConfig()
+    return cfg.sample_rate / hop_samples(cfg)

@@ -29,7 +29,8 @@ def register(subparsers) -> None:
                    help="features per frame; when unset 16 for waibel, else 40")
     p.add_argument("--classes", type=int, default=None,
                    help="output classes; when unset 3 for waibel, 39 for kaldi, else 12")
-    p.add_argument("--frame-rate", type=float, default=100.0, help="frames per second of audio")
+    p.add_argument("--frame-rate", type=float, default=None,
+                   help="frames per second of audio (default: the default frontend's, 100)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model option, e.g. --set causal=true (repeatable)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     in_dim, n_classes = PRESET_SHAPES.get(cfg.preset, (40, 12))
     in_dim = args.in_dim or in_dim
     n_classes = args.classes or n_classes
-    if args.frame_rate <= 0:
+    if args.frame_rate is not None and args.frame_rate <= 0:
         raise ConfigError(f"--frame-rate {args.frame_rate}: give frames per second > 0")
     model = build_model(cfg, in_dim, n_classes)
     info = summary(model, in_dim, args.frame_rate)
