@@ -27,6 +27,8 @@ def imported_modules(*argv: str) -> tuple[set[str], int]:
 
 @pytest.mark.parametrize("argv", [["--help"], *[[c, "--help"] for c in COMMANDS],
                                   ["prepare", "synth-commands", "--help"],
+                                  ["recipe", "speech-commands", "--help"],
+                                  ["recipe", "pooling-ablation", "--help"],
                                   ["train"], ["features", "x.wav"]])
 def test_help_and_argument_errors_import_nothing_heavy(argv):
     names, code = imported_modules(*argv)

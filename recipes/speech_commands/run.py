@@ -25,15 +25,11 @@ import re
 import time
 from pathlib import Path
 
-from tdnn import config, runs
+from tdnn import config
+from tdnn.config import ModelConfig, TrainConfig
 from tdnn.data import corpus
-from tdnn.data import speech_commands as sc
+from tdnn.data.words import WORDS_10
 from tdnn.errors import UserError
-from tdnn.evaluate import (accuracy_by, bootstrap_interval, evaluate_examples, speaker_of,
-                           word_of, write_report)
-from tdnn.models import ModelConfig, summary
-from tdnn.plots import training_curves
-from tdnn.train import TrainConfig, train
 
 HERE = Path(__file__).parent
 # The 35 words of Speech Commands v0.02, as in the real corpus: for the 12-class task the 25 words
@@ -85,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run every stage; see the module docstring."""
     args = build_parser().parse_args(argv)
+    from tdnn import runs
+    from tdnn.data import speech_commands as sc
+
     started = time.perf_counter()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -170,13 +169,16 @@ def stage_heldout_tts(folder: Path, seed: int) -> list[Path]:
         print(f"[heldout] skipped: {e}", flush=True)
         return []
     print(f"[heldout] rendering Flite/Festival voices into {folder}", flush=True)
-    heldout_tts.render(folder, list(sc.WORDS_10) + heldout_tts.UNKNOWN_WORDS, seed, overwrite=True)
+    heldout_tts.render(folder, list(WORDS_10) + heldout_tts.UNKNOWN_WORDS, seed, overwrite=True)
     (folder / DONE).touch()
     return [folder]
 
 
 def stage_train(cfg: TrainConfig, run_dir: Path) -> dict:
     """Train (or finish training) into `run_dir`; returns the training metrics."""
+    from tdnn import runs
+    from tdnn.train import train
+
     resume = (run_dir / runs.LAST).is_file()
     return train(cfg, run_dir, resume=resume)
 
@@ -185,6 +187,12 @@ def evaluate_all(run_dir: Path, data_dir: Path, heldout: list[Path], trained: di
                  dev: Path | None = None) -> dict:
     """Test split, dev voices (the validation split of `dev`) and held-out folders of one
     trained run, plus its model summary."""
+    from tdnn import runs
+    from tdnn.data import speech_commands as sc
+    from tdnn.evaluate import evaluate_examples, write_report
+    from tdnn.models import summary
+    from tdnn.plots import training_curves
+
     run = runs.load_run(run_dir)
     info = summary(run.model, run.frontend.dim, run.frontend.frame_rate)
     d = run.cfg.data
@@ -210,10 +218,14 @@ def evaluate_heldout(run, folder: Path, out: Path, split: str = "all") -> dict:
     """Score a held-out folder (whole, or one split); accuracy overall, on the ten words, per
     voice/condition, with 95% intervals from a bootstrap over voices (clips of one voice are
     correlated)."""
+    from tdnn.data import speech_commands as sc
+    from tdnn.evaluate import (accuracy_by, bootstrap_interval, evaluate_examples, speaker_of,
+                               word_of, write_report)
+
     examples = sc.load_examples(folder, split, run.cfg.data.task, 0, silence_percentage=0,
                                 unknown_percentage=None)
     metrics, rows, errors = evaluate_examples(run, examples)
-    ten = [r for r in rows if word_of(r["path"]) in sc.WORDS_10]
+    ten = [r for r in rows if word_of(r["path"]) in WORDS_10]
     voice = lambda r: re.sub(r"-v\d+", "", speaker_of(r["path"]))  # noqa: E731
     metrics.update({
         "unreadable": errors,
