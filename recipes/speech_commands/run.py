@@ -283,7 +283,7 @@ def report(metrics: dict, results: dict, args) -> str:
               + "".join(f" {h} (ten words) |" for h in scored),
               "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(scored)]
     for name, r in results.items():
-        sets = [r["dev"]] * ("dev" in r) + list(r["heldout"].values())
+        sets = ([r["dev"]] if "dev" in r else []) + list(r["heldout"].values())
         lines.append(f"| {name} | {r['params']:,} | {r['summary']['macs_per_second'] / 1e6:.2f} | "
                      f"{r['train_seconds_per_epoch']:.1f} | {r['epochs_run']} | "
                      f"{pct(r['history'][common - 1]['val_accuracy'])} | "
