@@ -310,14 +310,12 @@ class ModelConfig:
     layers: list[LayerSpec] = dataclasses.field(default_factory=list)
     head: Literal["clip", "frame"] = "clip"
     stats: Literal["mean", "meanstd", "attention"] = "meanstd"
-    attention_dim: int = 32          # hidden size of the attention scorer (stats='attention')
     head_linear: bool = True         # False: last layer's units are the class scores (Waibel 1989)
     activation: str = "relu"
     dropout: float = 0.0
     batch_norm: bool = True
     causal: bool = False             # only past frames (offsets shifted so the latest is 0)
     padding: Literal["same", "valid"] = "same"
-    freq_kernel: int = 3             # cnn2d: kernel size along frequency
 
 
 def _kws() -> ModelConfig:
@@ -447,6 +445,7 @@ class DataConfig:
     # engines' voices from `tdnn prepare tts-commands`); their other splits are not read.
     extra_train: list[str] = dataclasses.field(default_factory=list)
     validation_root: str = ""  # corpus whose validation split picks the best epoch ("": root)
+    crop_frames: int = 200  # frame tasks on cached features: training crops of this many frames
 
 
 @dataclasses.dataclass
@@ -464,9 +463,9 @@ class OptimConfig:
 class ScheduleConfig:
     """Learning rate per step: 'cosine' (linear warm-up, cosine decay), 'onecycle' or 'constant'."""
 
-    kind: Literal["cosine", "onecycle", "constant"] = "cosine"
+    kind: Literal["cosine", "onecycle", "constant"] = "cosine"  # onecycle: torch's OneCycleLR
     warmup: float = 0.05  # share of all steps spent warming up (cosine, onecycle)
-    final_lr: float = 0.01  # end learning rate as a share of `optim.lr`
+    final_lr: float = 0.01  # cosine: end learning rate as a share of `optim.lr`
 
 
 @dataclasses.dataclass
@@ -488,3 +487,14 @@ class TrainConfig:
     model: ModelConfig = dataclasses.field(default_factory=lambda: ModelConfig(preset="kws"))
     frontend: FrontendConfig = dataclasses.field(default_factory=FrontendConfig)
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+
+
+def features_config(epochs: int = 10, batch_size: int = 32, lr: float = 3e-3,
+                    label_smoothing: float = 0.0, **more) -> TrainConfig:
+    """Training settings for models on cached features (the ablation, the phonemes recipe):
+    one-cycle rates peaking at `lr` after 20% of the steps, no label smoothing, no SpecAugment,
+    no validation or progress bars; `more` sets other TrainConfig fields."""
+    return TrainConfig(epochs=epochs, batch_size=batch_size, progress=False, device="cpu",
+                       optim=OptimConfig(lr=lr, label_smoothing=label_smoothing),
+                       schedule=ScheduleConfig(kind="onecycle", warmup=0.2),
+                       augment=AugmentConfig.off(), **more)

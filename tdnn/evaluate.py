@@ -1,5 +1,6 @@
-"""Evaluation of clip tasks: batched prediction, accuracy, per-class precision/recall and the
-confusion matrix, written as JSON, Markdown and PNG. Frame tasks use `tdnn.framemetrics`."""
+"""Evaluation of a run: clip tasks (batched prediction, accuracy, per-class precision/recall,
+confusion matrix, written as JSON, Markdown and PNG) and frame tasks on a TIMIT-layout corpus
+(frame accuracy, phone error rate, boundary precision/recall from `tdnn.framemetrics`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from . import plots
+from .atomic import atomic_write_text
 from .errors import UserError
 from .runs import write_json
 
@@ -139,7 +141,7 @@ def write_report(metrics: dict, out_dir: str | Path, title: str = "Evaluation") 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(metrics, out_dir / "metrics.json")
-    (out_dir / "report.md").write_text(markdown_report(metrics, title))
+    atomic_write_text(out_dir / "report.md", markdown_report(metrics, title))
     plots.confusion_matrix(np.asarray(metrics["confusion"]), metrics["labels"],
                            out_dir / "confusion.png", title=title)
 
@@ -201,3 +203,45 @@ def bootstrap_interval(rows: list[dict], key, n_boot: int = 2000, seed: int = 0,
     return {"accuracy": float(hits.sum() / counts.sum()),
             "interval": [float(np.percentile(acc, tail)), float(np.percentile(acc, 100 - tail))],
             "level": level, "n": int(counts.sum()), "groups": len(counts)}
+
+
+@torch.inference_mode()
+def evaluate_frames(run, root: str | Path, split: str = "test"
+                    ) -> tuple[dict, list[dict], dict[str, str]]:
+    """Evaluate a frame-head run on the utterances of a TIMIT-layout corpus, each scored whole.
+
+    Returns (metrics, rows, errors): frame accuracy, phone error rate and boundary scores over
+    the readable utterances (labels: the 39 folded phones, frame i labelled by the phone at
+    sample i * hop), one row per utterance, and {path: message} for unreadable ones.
+    """
+    from . import audio, framemetrics
+    from .data import timit
+
+    preds, refs, rows, errors = [], [], [], {}
+    for utt in timit.load_utterances(root, split):
+        try:
+            wave = audio.load(utt.wav, run.sample_rate)
+        except UserError as e:
+            errors[str(utt.wav)] = str(e)
+            continue
+        feats = run.frontend(torch.from_numpy(wave)[None])
+        pred = run.model(feats)[0].argmax(0).numpy()
+        ref = timit.frame_labels(utt.segments, len(pred), run.frontend.hop_length)
+        preds.append(pred)
+        refs.append(ref)
+        rows.append({"path": str(utt.wav), "frames": len(ref),
+                     "frame_accuracy": framemetrics.frame_accuracy(pred, ref)})
+    metrics = framemetrics.frame_report(preds, refs) if preds else {"frame_accuracy": None}
+    return {**metrics, "n_utterances": len(preds), "labels": list(run.labels)}, rows, errors
+
+
+def frame_markdown(metrics: dict, title: str) -> str:
+    """The figures of `evaluate_frames` as a short Markdown report."""
+    lines = [f"# {title}", "", f"- utterances: {metrics['n_utterances']}"]
+    if metrics["frame_accuracy"] is not None:
+        lines += [f"- frame accuracy: {100 * metrics['frame_accuracy']:.2f}%",
+                  f"- phone error rate (repeats collapsed): {100 * metrics['per']:.2f}%", "",
+                  "| boundaries within | precision % | recall % | F1 % |", "|---|---:|---:|---:|"]
+        lines += [f"| ±{k[2:]} frames | {100 * b['precision']:.1f} | {100 * b['recall']:.1f} | "
+                  f"{100 * b['f1']:.1f} |" for k, b in metrics["boundary"].items()]
+    return "\n".join(lines) + "\n"

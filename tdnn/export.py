@@ -121,12 +121,15 @@ def example_input(frontend: Frontend, include_frontend: bool, clip_samples: int 
 
 def export_onnx(model: nn.Module, frontend: Frontend, path: str | Path, clip_samples: int | None = None,
                 include_frontend: bool = True, opset: int = 17) -> Path:
-    """Write an ONNX graph (batch and time axes dynamic); input 'wave' or 'feats', output 'logits'."""
+    """Write an ONNX graph (batch and time axes dynamic); input 'wave' or 'feats', output 'logits'
+    ([batch, classes], or [batch, classes, frames] for a frame head)."""
     module, name = export_module(model, frontend, include_frontend)
     x = example_input(frontend, include_frontend, clip_samples)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    axes = {name: {0: "batch", x.dim() - 1: "time"}, "logits": {0: "batch"}}
+    frame_head = getattr(getattr(model, "cfg", None), "head", "clip") == "frame"
+    axes = {name: {0: "batch", x.dim() - 1: "time"},
+            "logits": {0: "batch", 2: "frames"} if frame_head else {0: "batch"}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes
         torch.onnx.export(module, (x,), str(path), input_names=[name], output_names=["logits"],
@@ -211,6 +214,8 @@ def export_run(run, out: str | Path, fmt: str = "onnx", include_frontend: bool =
             "input_shape": ["batch", "samples"] if include_frontend else
             ["batch", frontend.dim, "frames"],
             "labels": list(run.labels), "sample_rate": run.sample_rate,
+            "output_shape": ["batch", "classes", "frames"] if run.frame_head else
+            ["batch", "classes"],
             "clip_samples": run.clip_samples, "max_abs_diff": diff, "max_abs_logit": scale,
             **({"frontend_not_included": note} if note else {})}
 

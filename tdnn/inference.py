@@ -1,4 +1,5 @@
-"""Inference with a trained run: clip prediction (top-k) and streaming keyword detection.
+"""Inference with a trained run: clip prediction (top-k), frame labelling (a frame-head run's
+segments of equal labels) and streaming keyword detection.
 
 Streaming splits the network into stages along time: the frontend (samples -> frames), each
 trunk block (TDNN layer, time pooling, 2D-conv block) and the clip head. Every stage keeps only
@@ -81,18 +82,35 @@ def expand_paths(paths: list[str | Path], skipped: list | None = None) -> list[P
     return out
 
 
+@torch.inference_mode()
+def frame_segments(model: nn.Module, frontend: Frontend, wave: np.ndarray, labels: list[str]
+                   ) -> list[tuple[float, float, str, float]]:
+    """A frame-head model over a whole recording: (start s, end s, label, mean probability) of
+    each run of frames with the same most probable label."""
+    feats = frontend(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None])
+    probs = torch.softmax(model(feats)[0].float(), dim=0).numpy()  # [C, L_out]
+    best = probs.argmax(0)
+    frame_s = feats.shape[-1] / probs.shape[-1] / frontend.frame_rate
+    edges = np.flatnonzero(np.diff(best)) + 1
+    return [(float(a * frame_s), float(b * frame_s), labels[best[a]],
+             float(probs[best[a], a:b].mean()))
+            for a, b in zip([0, *edges], [*edges, len(best)])]
+
+
 @dataclass
 class Prediction:
-    """Top-k labels of one file, or the reason it could not be classified."""
+    """Top-k labels of one file (segments, for a frame-head run), or why it failed."""
 
     path: Path
     top: list[tuple[str, float]] | None = None
     error: str | None = None
+    segments: list[tuple[float, float, str, float]] | None = None
 
 
 def predict_files(run, paths: list[str | Path], k: int = 3, batch_size: int = 64
                   ) -> list[Prediction]:
-    """Top-k predictions for files and folders; unreadable files get an error, not an exception."""
+    """Top-k predictions for files and folders (labelled segments for a frame-head run);
+    unreadable files get an error, not an exception."""
     preds, waves = [], []
     for path in expand_paths(paths):
         if path.is_dir():
@@ -105,7 +123,10 @@ def predict_files(run, paths: list[str | Path], k: int = 3, batch_size: int = 64
         except UserError as e:
             preds.append(Prediction(path, error=str(e)))
     ok = [p for p in preds if p.error is None]
-    if ok:
+    if ok and run.frame_head:
+        for p, wave in zip(ok, waves):
+            p.segments = frame_segments(run.model, run.frontend, wave, run.labels)
+    elif ok:
         probs = predict_waves(run.model, run.frontend, waves, run.clip_samples, batch_size)
         for p, top in zip(ok, top_k(probs, run.labels, k)):
             p.top = top

@@ -22,6 +22,8 @@ from .errors import ConfigError
 from .layers import (ContextAffine, TDNNLayer, TimePool, causal_context, dilation_of,
                      make_activation, parse_context, span_input, receptive_field)
 
+FREQ_KERNEL = 3  # cnn2d: kernel size along frequency (odd, so 'same' padding centres it)
+
 
 def resolve_config(cfg: ModelConfig) -> ModelConfig:
     """Expand a preset named in Python: a config with layers is complete already (read from a
@@ -66,7 +68,8 @@ class TDNNTrunk(nn.Module):
 
 
 class CNN2dBlock(nn.Module):
-    """conv2d (freq_kernel x time context) -> activation -> batch norm -> pool in time and frequency -> dropout."""
+    """conv2d (FREQ_KERNEL x time context) -> activation -> batch norm -> pool in time and
+    frequency -> dropout."""
 
     def __init__(self, in_ch: int, spec: LayerSpec, cfg: ModelConfig):
         super().__init__()
@@ -76,12 +79,10 @@ class CNN2dBlock(nn.Module):
             raise ConfigError(f"cnn2d layer context {spec.context}: use evenly spaced offsets")
         if spec.rank is not None:
             raise ConfigError("cnn2d layers have no TDNN-F rank; remove 'rank' or use arch 'tdnn'")
-        if cfg.freq_kernel < 1 or cfg.freq_kernel % 2 == 0:
-            raise ConfigError(f"freq_kernel {cfg.freq_kernel}: use an odd size like 3 or 5")
         self.context, self.stride, self.padding = context, spec.stride, cfg.padding
-        self.conv = nn.Conv2d(in_ch, spec.dim, (cfg.freq_kernel, len(context)),
+        self.conv = nn.Conv2d(in_ch, spec.dim, (FREQ_KERNEL, len(context)),
                               stride=(1, spec.stride), dilation=(1, self.dilation),
-                              padding=(cfg.freq_kernel // 2, 0))
+                              padding=(FREQ_KERNEL // 2, 0))
         self.activation = make_activation(cfg.activation)
         self.norm = nn.BatchNorm2d(spec.dim) if cfg.batch_norm else nn.Identity()
         self.pool = spec.pool
@@ -176,7 +177,7 @@ class Model(nn.Module):
         else:
             self.trunk = TDNNTrunk(in_dim, cfg, plain_last=not cfg.head_linear)
         dim = self.trunk.out_dim
-        self.pool = StatsPool(dim, cfg.stats, cfg.attention_dim) if cfg.head == "clip" else None
+        self.pool = StatsPool(dim, cfg.stats) if cfg.head == "clip" else None
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
         if not cfg.head_linear:
             self.classifier = nn.Identity()

@@ -12,14 +12,19 @@ import numpy as np  # noqa: E402
 
 
 def training_curves(history: list[dict], path: str | Path, title: str = "training") -> None:
-    """Loss and accuracy per epoch (train vs validation) from `metrics.json` history rows."""
+    """Loss and accuracy per epoch (train vs validation, when the run had validation data) from
+    `metrics.json` history rows."""
     epochs = [h["epoch"] for h in history]
+    val = [h for h in history if h["val_loss"] is not None]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], "o-", label="train")
-    ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], "o-", label="validation")
+    if val:
+        ax_loss.plot([h["epoch"] for h in val], [h["val_loss"] for h in val], "o-",
+                     label="validation")
+        ax_acc.plot([h["epoch"] for h in val], [100 * h["val_accuracy"] for h in val], "o-",
+                    label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

@@ -1,8 +1,9 @@
 """Run folders: atomic checkpoints, metrics files, and `load_run` for predict/stream/export.
 
-A run folder holds `config.yaml` (resolved TrainConfig), `model.pt` (best checkpoint: state_dict,
-resolved config dict, labels), `last.pt` (everything `--resume` needs), `metrics.json`
-(per-epoch history and final figures) and `train.log`.
+A run folder, the one format of every trainer and recipe, holds `config.yaml` (resolved
+TrainConfig: frontend, model with a clip or frame head, training), `model.pt` (best checkpoint:
+state_dict, resolved config dict, labels), `last.pt` (everything `--resume` needs),
+`metrics.json` (per-epoch history and final figures) and `train.log`.
 """
 
 from __future__ import annotations
@@ -88,8 +89,26 @@ class Run:
         """Audio rate (Hz) the frontend expects."""
         return int(self.cfg.frontend.sample_rate)
 
+    @property
+    def frame_head(self) -> bool:
+        """True for a per-frame classifier (phones), False for one label per clip (keywords)."""
+        return self.cfg.model.head == "frame"
 
-def load_run(run_dir: str | Path, checkpoint: str = BEST) -> Run:
+
+# Options earlier versions saved that no longer exist (their values were the fixed ones now).
+RETIRED = {"model": ("attention_dim", "freq_kernel")}
+
+
+def retire_options(saved: dict) -> dict:
+    """A saved config dict without the retired options, so older run folders still load."""
+    out = dict(saved)
+    for section, names in RETIRED.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {k: v for k, v in out[section].items() if k not in names}
+    return out
+
+
+def load_run(run_dir: str | Path) -> Run:
     """Rebuild the model and frontend of a run folder from its best checkpoint (CPU, eval mode)."""
     from . import config as config_mod
     from .features import Frontend
@@ -99,7 +118,7 @@ def load_run(run_dir: str | Path, checkpoint: str = BEST) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: run folder not found; pass the --out folder of a training run")
-    path = run_dir / checkpoint
+    path = run_dir / BEST
     ckpt = load_checkpoint(path)
     missing = [k for k in ("state_dict", "config", "labels") if not isinstance(ckpt, dict)
                or k not in ckpt]
@@ -109,7 +128,7 @@ def load_run(run_dir: str | Path, checkpoint: str = BEST) -> Run:
         raise UserError(f"{path}: not a model checkpoint, no {missing[0]!r}{hint}; use the "
                         f"{BEST} that `tdnn train` wrote")
     try:
-        cfg = config_mod.from_dict(TrainConfig, ckpt["config"])
+        cfg = config_mod.from_dict(TrainConfig, retire_options(ckpt["config"]))
     except UserError as e:
         raise UserError(f"{path}: its saved config is invalid ({e}); retrain the run") from None
     labels = list(ckpt["labels"])

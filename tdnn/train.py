@@ -1,27 +1,27 @@
-"""Training of clip classifiers (keyword spotting) with the loop in plain sight.
+"""The one trainer: keyword (clip) and phone (frame) heads, over waveforms or cached features.
 
-Waveforms are read and augmented per clip (in the Dataset), turned into frames in batches by the
-torch frontend, then scanned by the model. AdamW with warm-up + cosine (or one-cycle) learning
-rates, label smoothing, gradient clipping, early stopping on validation accuracy, the best
-checkpoint kept as `model.pt`. Every random draw is a function of (seed, epoch, item), and the
-state at each epoch end is saved in `last.pt`, so a resumed run repeats exactly what an
-uninterrupted one would have done.
+`fit(model, data, cfg, out_dir)` is the loop, in plain sight: AdamW with warm-up + cosine (or
+torch's one-cycle) learning rates, cross-entropy (label smoothing; frames labelled IGNORE do not
+count), gradient clipping, SpecAugment on the frames, early stopping on validation accuracy, the
+best model kept as `model.pt`, DDP under torchrun. `data` (see `tdnn.train_data`) gives the
+batches: waveform clips augmented per clip and turned into frames by the frontend, or features
+held in memory. Every random draw is a function of (seed, epoch, item) or of a generator whose
+state is saved, and the state at each epoch end is saved in `last.pt`, so a resumed run repeats
+exactly what an uninterrupted one would have done.
 
-With `data.feature_copies = N > 0` the frontend runs once per clip and copy instead of once per
-clip and epoch: before training, every training clip is augmented as in epochs 0..N-1 and its
-features kept (epoch e trains on copy e mod N), and the validation features are kept too. That
-is for slow frontends (speech_embedding through ONNX Runtime costs ~25-36 ms per 1 s clip,
-log-mel ~0.2 ms); SpecAugment still draws fresh masks every epoch.
+`train(cfg, out_dir)` is what `tdnn train` runs: the Speech Commands-layout corpus of `cfg.data`
+(optionally with `data.feature_copies` frames computed once per clip and copy, for slow
+frontends) and the model of `cfg.model`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,26 +32,26 @@ from tqdm import tqdm
 
 from . import config as config_mod
 from .config import (AugmentConfig, DataConfig, OptimConfig,  # noqa: F401 (re-exported)
-                     ScheduleConfig, TrainConfig)
+                     ScheduleConfig, TrainConfig, features_config)
 from . import distributed
 from . import plots
-from .augment import Augmenter, spec_augment
-from .data import speech_commands as sc
+from .augment import spec_augment
 from .errors import ConfigError, UserError
-from .evaluate import predict_dataset
-from .features import Frontend
 from .layers import constrain_
 from .models import build_model, resolve_config
 from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkpoint, write_json
+from .train_data import IGNORE, ClipData, FeatureData, clip_data  # noqa: F401 (re-exported)
 
 log = logging.getLogger("tdnn.train")
 MAX_SEED = 2**32 - 1  # numpy and torch both accept seeds in 0..2**32-1
 MAX_CLIP_SECONDS = 60  # a training clip is a keyword, not a recording
 MAX_LR = 100.0  # larger rates only diverge (and overflow AdamW's float32 step size)
+ONECYCLE_DIV, ONECYCLE_FINAL_DIV = 25.0, 1e4  # torch OneCycleLR's div_factor, final_div_factor
+ONECYCLE_BETA1 = (0.95, 0.85)  # its max_momentum, base_momentum (AdamW's beta1 is cycled)
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """Reject values that cannot train, naming the option (ConfigError)."""
+    """Reject training options that cannot train, naming the option (ConfigError)."""
     def bad(option, why):
         raise ConfigError(f"option {option!r}: {why}")
 
@@ -81,6 +81,13 @@ def check_config(cfg: TrainConfig) -> None:
         bad("schedule.warmup", "must be a share of the steps in [0, 1)")
     if not 0 <= cfg.schedule.final_lr <= 1:
         bad("schedule.final_lr", "must be a share of optim.lr in [0, 1]")
+
+
+def check_corpus(cfg: TrainConfig) -> None:
+    """Reject data options a Speech Commands-layout run cannot use (ConfigError naming them)."""
+    def bad(option, why):
+        raise ConfigError(f"option {option!r}: {why}")
+
     if cfg.data.task not in (12, 35):
         bad("data.task", f"must be 12 or 35, got {cfg.data.task}")
     if cfg.data.clip_samples < cfg.frontend.sample_rate // 10:
@@ -98,19 +105,42 @@ def check_config(cfg: TrainConfig) -> None:
         bad("data.root", "no corpus given; set data.root=DIR (a Speech Commands-layout folder)")
 
 
-def lr_at(step: int, total: int, cfg: ScheduleConfig) -> float:
-    """Learning-rate multiplier (of optim.lr) at optimiser step `step` of `total`."""
+def schedule_at(step: int, total: int, cfg: ScheduleConfig, lr: float
+                ) -> tuple[float, float | None]:
+    """(learning rate, AdamW beta1 or None to leave it) for optimiser step `step` of `total`.
+
+    'onecycle' is torch's `OneCycleLR` (cosine from lr/25 up to lr over `warmup` of the steps,
+    then down to lr/25/1e4, beta1 cycled 0.95 -> 0.85 -> 0.95), written out as torch computes it
+    so a stopped run can be resumed at any step."""
     if cfg.kind == "constant":
-        return 1.0
-    warm = max(1, int(cfg.warmup * total))
+        return lr, None
     if cfg.kind == "onecycle":
-        start = 1 / 25  # torch OneCycleLR's default div_factor
-        if step < warm:
-            return start + (1 - start) * step / warm
-    elif step < warm:
-        return (step + 1) / warm
+        return _onecycle(step, total, cfg.warmup, lr)
+    warm = max(1, int(cfg.warmup * total))
+    if step < warm:
+        return lr * (step + 1) / warm, None
     progress = min(1.0, (step - warm) / max(1, total - warm))
-    return cfg.final_lr + (1 - cfg.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr * (cfg.final_lr + (1 - cfg.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))), None
+
+
+def _onecycle(step: int, total: int, pct_start: float, max_lr: float) -> tuple[float, float]:
+    """torch.optim.lr_scheduler.OneCycleLR (two phases, cosine annealing) at `step`."""
+    initial = max_lr / ONECYCLE_DIV
+    phases = [(float(pct_start * total) - 1, initial, max_lr, *ONECYCLE_BETA1),
+              (total - 1, max_lr, initial / ONECYCLE_FINAL_DIV, *ONECYCLE_BETA1[::-1])]
+    start_step = 0.0
+    for i, (end_step, lr0, lr1, m0, m1) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            span = end_step - start_step  # 0 when the warm-up is one step (torch divides by it)
+            pct = (step - start_step) / span if span else 1.0
+            return _cos(lr0, lr1, pct), _cos(m0, m1, pct)
+        start_step = end_step
+    raise AssertionError("unreachable")
+
+
+def _cos(start: float, end: float, pct: float) -> float:
+    """Cosine anneal from `start` to `end` as pct goes 0 -> 1 (torch's `_annealing_cos`)."""
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
 
 
 def pick_device(name: str) -> torch.device:
@@ -132,69 +162,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
-@dataclass
-class Data:
-    """Datasets of one training run; `unknown` indexes the train clips of other words when a
-    fresh subset of them (`n_unknown` clips) is drawn every epoch."""
-
-    labels: list[str]
-    train: sc.ClipDataset
-    validation: sc.ClipDataset
-    unknown: list[int] = field(default_factory=list)
-    n_unknown: int = 0
-
-    def epoch_indices(self, seed: int) -> list[int]:
-        """Train items of one epoch: all of them, or all but a random draw of unknown clips."""
-        if not self.unknown:
-            return list(range(len(self.train)))
-        others = sorted(set(range(len(self.train))) - set(self.unknown))
-        rng = np.random.default_rng(seed)
-        drawn = rng.choice(self.unknown, size=min(self.n_unknown, len(self.unknown)), replace=False)
-        return others + sorted(int(i) for i in drawn)
-
-
-def build_data(cfg: TrainConfig) -> Data:
-    """Training (augmented) and validation clip datasets from `cfg.data`."""
-    d = cfg.data
-    root = sc.open_corpus(d.root, d.cache_dir or None)
-    labels = sc.labels_for_task(d.task)
-    noises = sc.load_background_noise(root, cfg.frontend.sample_rate)
-    common = dict(task=d.task, seed=cfg.seed, silence_percentage=d.silence_percentage,
-                  unknown_percentage=d.unknown_percentage)
-    val_root = sc.open_corpus(d.validation_root, d.cache_dir or None) if d.validation_root else root
-    val_ex = sc.load_examples(val_root, "validation", **common)
-    if d.resample_unknown and d.task == 12:
-        common["unknown_percentage"] = None
-    train_ex = sc.load_examples(root, "train", **common)
-    for extra in d.extra_train:
-        train_ex += sc.load_examples(sc.open_corpus(extra, d.cache_dir or None), "train", **common)
-    augmenter = Augmenter(cfg.augment, noises, cfg.frontend.sample_rate)
-    train = sc.ClipDataset(train_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
-                           augment=augmenter, seed=cfg.seed)
-    val = sc.ClipDataset(val_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
-                         seed=cfg.seed + 1)
-    unknown = ([i for i, ex in enumerate(train_ex) if ex.label == sc.UNKNOWN]
-               if d.resample_unknown and d.task == 12 else [])
-    n_known = sum(ex.label in sc.WORDS_10 for ex in train_ex)
-    return Data(labels, train, val, unknown, math.ceil(n_known * d.unknown_percentage / 100))
-
-
-@torch.no_grad()
-def cache_features(dataset: sc.ClipDataset, frontend: Frontend, epoch: int, batch_size: int,
-                   device: torch.device, workers: int = 0, progress: bool = False
-                   ) -> torch.utils.data.TensorDataset:
-    """(features [D, L], label) of every clip of `dataset` as drawn in `epoch`, computed once."""
-    dataset.set_epoch(epoch)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                         num_workers=workers)
-    feats, labels = [], []
-    for waves, targets in tqdm(loader, desc=f"features (copy {epoch})", leave=False,
-                               disable=not progress):
-        feats.append(frontend(waves.to(device)).cpu())
-        labels.append(targets)
-    return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(labels))
-
-
 def _logger(out_dir: Path) -> logging.Handler:
     """Attach a file handler writing `train.log` in the run folder."""
     handler = logging.FileHandler(out_dir / LOG)
@@ -206,13 +173,50 @@ def _logger(out_dir: Path) -> logging.Handler:
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
           on_step: Callable[[int], None] | None = None) -> dict:
-    """Train into `out_dir` and return the final metrics dict (also in `metrics.json`).
+    """Train the model of `cfg.model` on the corpus of `cfg.data` into the run folder `out_dir`
+    and return the final metrics dict (also in `metrics.json`).
 
     `resume=True` continues from `out_dir/last.pt`. `on_step(step)` is called after every
     optimiser step (a hook for progress reporting or for tests that interrupt a run).
     """
     check_config(cfg)
+    check_corpus(cfg)
     cfg = dataclasses.replace(cfg, model=resolve_config(cfg.model))
+    with run_folder(cfg, out_dir, resume) as out_dir:
+        torch.set_num_threads(cfg.threads)
+        dinfo = distributed.init()  # one process, or one of several under torchrun
+        data = clip_data(cfg)
+        seed_everything(cfg.seed)
+        model = build_model(cfg.model, data.frontend.dim, len(data.labels))
+        if cfg.data.feature_copies:
+            device = torch.device(dinfo.device) if dinfo.distributed else pick_device(cfg.device)
+            data.frontend.to(device)
+            data.cache(cfg.data.feature_copies, cfg.eval_batch_size, device,
+                       cfg.progress and dinfo.is_main)
+        return _fit(model, data, cfg, out_dir, resume, on_step)
+
+
+def fit(model: torch.nn.Module, data, cfg: TrainConfig, out_dir: str | Path | None = None,
+        resume: bool = False, on_step: Callable[[int], None] | None = None) -> dict:
+    """Train `model` in place on `data` (a `ClipData` or `FeatureData`) and return the metrics.
+
+    With `out_dir` the run folder is written (config.yaml, model.pt, last.pt, metrics.json,
+    train.log, curves.png) and `resume=True` continues it; without, nothing is written and the
+    model ends as the last epoch left it.
+    """
+    check_config(cfg)
+    if out_dir is None:
+        if resume:
+            raise UserError("resume needs the run folder (out_dir) to continue from")
+        return _fit(model, data, cfg, None, False, on_step)
+    with run_folder(cfg, out_dir, resume) as out_dir:
+        return _fit(model, data, cfg, out_dir, resume, on_step)
+
+
+@contextlib.contextmanager
+def run_folder(cfg: TrainConfig, out_dir: str | Path, resume: bool):
+    """The run folder, checked (a new run never overwrites one, a resume keeps its config) and
+    created, with `train.log` attached to the trainer's log while the block runs."""
     out_dir = Path(out_dir)
     if resume and not (out_dir / LAST).is_file():
         raise UserError(f"{out_dir / LAST}: nothing to resume; start the run without --resume")
@@ -224,7 +228,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = _logger(out_dir) if distributed.is_main() else None  # rank 0 logs
     try:
-        return _train(cfg, out_dir, resume, on_step)
+        yield out_dir
     finally:
         if handler is not None:
             log.removeHandler(handler)
@@ -270,23 +274,21 @@ def check_resume(cfg: TrainConfig, out_dir: Path) -> None:
                               "--out to train another one)")
 
 
-def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
-    """The training loop (see `train`)."""
-    torch.set_num_threads(cfg.threads)
-    dinfo = distributed.init()  # one process, or one of several under torchrun
+def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_step) -> dict:
+    """The training loop (see `fit`)."""
+    dinfo = distributed.info()
     device = torch.device(dinfo.device) if dinfo.distributed else pick_device(cfg.device)
+    main = dinfo.is_main and out_dir is not None  # writes the run folder
     use_amp = cfg.amp and device.type == "cuda"
-    if dinfo.is_main:
+    if main:
         config_mod.save(cfg, out_dir / CONFIG)
-    data = build_data(cfg)
-    seed_everything(cfg.seed)
-    frontend = Frontend(cfg.frontend).to(device)
-    model = build_model(cfg.model, frontend.dim, len(data.labels)).to(device)
+    model.to(device)
+    frontend = data.frontend.to(device)
     net = distributed.wrap_model(model, dinfo)  # DDP averages gradients over ranks
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                                   weight_decay=cfg.optim.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    steps_per_epoch = math.ceil(len(data.epoch_indices(0)) / cfg.batch_size)
+    steps_per_epoch = data.steps_per_epoch(cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     n_params = sum(p.numel() for p in model.parameters())
     state = {"epoch": 0, "step": 0, "best": None, "bad_epochs": 0, "history": []}
@@ -295,13 +297,12 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
         model.load_state_dict(last["model"])
         optimizer.load_state_dict(last["optimizer"])
         scaler.load_state_dict(last["scaler"])
+        data.load_state_dict(last.get("data", {}))
         state = last["state"]
         log.info("resumed at epoch %d (step %d)", state["epoch"], state["step"])
     else:
-        log.info("train %d clips per epoch (of %d), validation %d clips, %d classes, %d parameters, "
-                 "device %s", len(data.epoch_indices(0)), len(data.train), len(data.validation),
-                 len(data.labels), n_params, device)
-    copies, val_set, val_frontend = _feature_cache(cfg, data, frontend, device, dinfo.is_main)
+        log.info("train %d steps per epoch, %d classes, %d parameters, device %s",
+                 steps_per_epoch, len(data.labels), n_params, device)
 
     for epoch in range(state["epoch"], cfg.epochs):
         if cfg.patience and state["bad_epochs"] >= cfg.patience:
@@ -309,27 +310,25 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
         started = time.perf_counter()
         seed = epoch_seed(cfg.seed, epoch)
         seed_everything(seed)
-        data.train.set_epoch(epoch)
-        train_set = copies[epoch % len(copies)] if copies else data.train
-        loader = distributed.rank_loader(
-            torch.utils.data.Subset(train_set, data.epoch_indices(seed)), cfg.batch_size,
-            dinfo, seed, drop_last=False, num_workers=0 if copies else cfg.data.workers)
         spec_gen = torch.Generator().manual_seed(seed + dinfo.rank)
         model.train()
-        seen = correct = 0
+        items = frames = correct = 0
         loss_sum = 0.0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+        bar = tqdm(data.batches(epoch, seed, cfg.batch_size, dinfo), total=steps_per_epoch,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not cfg.progress or not dinfo.is_main)
-        for inputs, targets in bar:  # waveforms, or cached features
+        for inputs, targets in bar:  # waveforms, or features
             inputs, targets = inputs.to(device), targets.to(device)
+            lr, beta1 = schedule_at(state["step"], total_steps, cfg.schedule, cfg.optim.lr)
             for group in optimizer.param_groups:
-                group["lr"] = cfg.optim.lr * lr_at(state["step"], total_steps, cfg.schedule)
+                group["lr"] = lr
+                if beta1 is not None:
+                    group["betas"] = (beta1, *group["betas"][1:])
             with torch.no_grad():
-                feats = spec_augment(inputs if copies else frontend(inputs), cfg.augment,
-                                     spec_gen)
+                feats = spec_augment(frontend(inputs), cfg.augment, spec_gen)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 logits = net(feats)
-                loss = F.cross_entropy(logits.float(), targets,
+                loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE,
                                        label_smoothing=cfg.optim.label_smoothing)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -345,93 +344,66 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, on_step) -> dict:
             scaler.update()
             constrain_(model)  # TDNN-F factors back towards semi-orthogonal (no-op otherwise)
             state["step"] += 1
-            seen += len(targets)
+            labelled = targets != IGNORE
+            items += len(targets)
+            frames += int(labelled.sum())
             loss_sum += loss_value * len(targets)
-            correct += (logits.argmax(1) == targets).sum().item()
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            correct += int((logits.argmax(1) == targets)[labelled].sum())
+            bar.set_postfix(loss=f"{loss_sum / items:.3f}", acc=f"{correct / frames:.3f}")
             if on_step is not None:
                 on_step(state["step"])
-        totals = distributed.reduce_sums({"seen": seen, "correct": correct, "loss": loss_sum},
-                                         device)
-        seen, correct, loss_sum = int(totals["seen"]), int(totals["correct"]), totals["loss"]
+        totals = distributed.reduce_sums({"items": items, "frames": frames, "correct": correct,
+                                          "loss": loss_sum}, device)
         train_time = time.perf_counter() - started
-        val = validate(model, val_frontend, val_set, data.labels, cfg, device)
+        val = data.validate(model, cfg.eval_batch_size, device) or {"loss": None,
+                                                                    "accuracy": None}
         row = {"epoch": epoch + 1, "step": state["step"], "lr": optimizer.param_groups[0]["lr"],
-               "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+               "train_loss": totals["loss"] / totals["items"],
+               "train_accuracy": totals["correct"] / max(1, totals["frames"]),
                "val_loss": val["loss"], "val_accuracy": val["accuracy"],
                "train_seconds": train_time, "epoch_seconds": time.perf_counter() - started}
         state["history"].append(row)
-        log.info("epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f s",
-                 row["epoch"], row["train_loss"], row["train_accuracy"], row["val_loss"],
-                 row["val_accuracy"], row["epoch_seconds"])
+        log.info("epoch %d: train loss %.4f acc %.4f | val loss %s acc %s | %.1f s",
+                 row["epoch"], row["train_loss"], row["train_accuracy"], _fmt(row["val_loss"]),
+                 _fmt(row["val_accuracy"]), row["epoch_seconds"])
         if _better(row, state["best"]):
             state["best"] = {"epoch": row["epoch"], "val_accuracy": row["val_accuracy"],
                              "val_loss": row["val_loss"]}
             state["bad_epochs"] = 0
-            if dinfo.is_main:
+            if main:
                 save_checkpoint({"state_dict": model.state_dict(),
                                  "config": config_mod.to_dict(cfg), "labels": data.labels,
                                  "epoch": row["epoch"]}, out_dir / BEST)
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        if dinfo.is_main:
+        if main:
             save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scaler": scaler.state_dict(), "state": state}, out_dir / LAST)
-        _write_metrics(out_dir, state, n_params, steps_per_epoch, dinfo.is_main)
+                             "scaler": scaler.state_dict(), "state": state,
+                             "data": data.state_dict()}, out_dir / LAST)
+            _write_metrics(out_dir, state, n_params, steps_per_epoch)
     if cfg.patience and state["bad_epochs"] >= cfg.patience:
         log.info("early stop: no better validation accuracy in %d epochs", cfg.patience)
-    if dinfo.is_main:
+    if main:
         plots.training_curves(state["history"], out_dir / "curves.png", title=str(out_dir.name))
-    return _write_metrics(out_dir, state, n_params, steps_per_epoch, dinfo.is_main)
+    return _write_metrics(out_dir, state, n_params, steps_per_epoch, main)
 
 
-def _feature_cache(cfg: TrainConfig, data: Data, frontend: Frontend, device, show: bool):
-    """(training feature copies, validation set, its frontend): cached features and an identity
-    frontend with `data.feature_copies`, else ([], the clips, the frontend)."""
-    if not cfg.data.feature_copies:
-        return [], data.validation, frontend
-    started = time.perf_counter()
-    show = show and cfg.progress
-    args = (cfg.eval_batch_size, device, cfg.data.workers, show)
-    copies = [cache_features(data.train, frontend, k, *args)
-              for k in range(cfg.data.feature_copies)]
-    val_set = cache_features(data.validation, frontend, 0, *args)
-    log.info("features cached: %d copies of %d training clips and %d validation clips in %.1f s",
-             len(copies), len(data.train), len(val_set), time.perf_counter() - started)
-    return copies, val_set, torch.nn.Identity()
+def _fmt(x: float | None) -> str:
+    """A loss or accuracy for the log ('-' without validation data)."""
+    return "-" if x is None else f"{x:.4f}"
 
 
 def _better(row: dict, best: dict | None) -> bool:
-    """Higher validation accuracy wins; equal accuracy is broken by lower validation loss."""
-    if best is None:
+    """Higher validation accuracy wins; equal accuracy is broken by lower validation loss;
+    without validation data the latest epoch is the best."""
+    if best is None or row["val_accuracy"] is None:
         return True
     key = (row["val_accuracy"], -row["val_loss"])
     return key > (best["val_accuracy"], -best["val_loss"])
 
 
-@torch.no_grad()
-def validate(model, frontend, dataset, labels, cfg: TrainConfig, device) -> dict:
-    """Accuracy and (unsmoothed) cross-entropy on a clip dataset (under DDP each rank scores
-    its share and the sums are reduced)."""
-    dinfo = distributed.info()
-    if dinfo.distributed:
-        share = distributed.shard(range(len(dataset)), dinfo.rank, dinfo.world_size)
-        dataset = torch.utils.data.Subset(dataset, share)
-    probs, targets, errors = predict_dataset(model, frontend, dataset, cfg.eval_batch_size,
-                                             device, cfg.data.clip_samples)
-    picked = probs[np.arange(len(targets)), targets]
-    sums = distributed.reduce_sums({
-        "n": len(targets), "errors": len(errors),
-        "correct": float((probs.argmax(1) == targets).sum()) if len(targets) else 0.0,
-        "nll": float(-np.log(np.clip(picked, 1e-12, None)).sum())}, device)
-    if sums["errors"]:
-        first = next(iter(errors.values()), "(on another rank)")
-        raise UserError(f"{int(sums['errors'])} validation clips unreadable, e.g. {first}")
-    return {"accuracy": sums["correct"] / sums["n"], "loss": sums["nll"] / sums["n"]}
-
-
-def _write_metrics(out_dir: Path, state: dict, n_params: int, steps_per_epoch: int,
+def _write_metrics(out_dir: Path | None, state: dict, n_params: int, steps_per_epoch: int,
                    write: bool = True) -> dict:
     """Write `metrics.json` (if `write`; rank 0 under DDP): per-epoch history, best epoch,
     parameter count."""

@@ -29,6 +29,7 @@ def imported_modules(*argv: str) -> tuple[set[str], int]:
                                   ["prepare", "synth-commands", "--help"],
                                   ["recipe", "speech-commands", "--help"],
                                   ["recipe", "pooling-ablation", "--help"],
+                                  ["recipe", "phonemes", "--help"],
                                   ["train"], ["features", "x.wav"]])
 def test_help_and_argument_errors_import_nothing_heavy(argv):
     names, code = imported_modules(*argv)

@@ -33,8 +33,13 @@ def test_recipe_writes_frame_and_bdg_figures(tmp_path):
     assert bdg["accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
     report = (out / "report.md").read_text()
     assert "98.5%" in report and "phone error rate" in report
-    for name in ("phones_model.pt", "bdg_model.pt", "bdg_confusion.png", "config.yaml"):
+    for name in ("phones/model.pt", "bdg/model.pt", "bdg_confusion.png", "config.yaml"):
         assert (out / name).is_file(), name
+    # a second run into the same folder reuses the finished runs: the same figures
+    assert phonemes.main(["--out", str(out), *TINY]) == 0
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["phones"]["frame_accuracy"] == phones["frame_accuracy"]
+    assert again["bdg"]["accuracy"] == bdg["accuracy"]
 
 
 def test_missing_timit_folder_is_a_layout_error(tmp_path):

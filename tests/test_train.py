@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from tdnn import config, featfit
+from tdnn import config
 from tdnn.cli import main as cli_main
 from tdnn.errors import ConfigError, UserError
 from tdnn.layers import TDNNLayer
 from tdnn.models import LayerSpec, ModelConfig, build_model
 from tdnn.runs import load_checkpoint, load_run, save_checkpoint
-from tdnn.train import ScheduleConfig, TrainConfig, build_data, lr_at, train
+from tdnn.config import features_config
+from tdnn.train import ScheduleConfig, TrainConfig, clip_data, fit, schedule_at, train
+from tdnn.train_data import FeatureData
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sc_fixture import make_corpus  # noqa: E402
@@ -60,6 +62,10 @@ def test_tiny_run_learns_above_chance(corpus, tmp_path):
     assert best["epoch"] == metrics["best"]["epoch"]
     for key, value in run.model.state_dict().items():
         assert torch.equal(value, best["state_dict"][key])
+    # a run folder of an earlier version, whose config still names the retired model options
+    best["config"]["model"].update(attention_dim=32, freq_kernel=3)
+    save_checkpoint(best, run_dir / "model.pt")
+    assert load_run(run_dir).labels == run.labels
 
 
 def comparable(history):
@@ -128,18 +134,36 @@ def test_cli_reports_bad_values_in_one_line(corpus, tmp_path, capsys):
 
 def test_learning_rate_schedules():
     total = 100
-    cosine = [lr_at(s, total, ScheduleConfig("cosine", warmup=0.1, final_lr=0.01))
+    cosine = [schedule_at(s, total, ScheduleConfig("cosine", warmup=0.1, final_lr=0.01), 1.0)[0]
               for s in range(total + 1)]
     assert cosine[0] == pytest.approx(0.1) and cosine[9] == pytest.approx(1.0)
     assert np.all(np.diff(cosine[:10]) > 0) and np.all(np.diff(cosine[10:]) <= 0)
     assert cosine[total] == pytest.approx(0.01)
     # Half-way through the decay the cosine is at the mid point between peak and floor.
     assert cosine[55] == pytest.approx(0.01 + 0.99 * 0.5)
-    onecycle = [lr_at(s, total, ScheduleConfig("onecycle", warmup=0.3, final_lr=1e-4))
-                for s in range(total + 1)]
-    assert onecycle[0] == pytest.approx(1 / 25) and max(onecycle) == pytest.approx(1.0)
-    assert int(np.argmax(onecycle)) == 30
-    assert lr_at(7, total, ScheduleConfig("constant")) == 1.0
+    assert schedule_at(7, total, ScheduleConfig("constant"), 0.5) == (0.5, None)
+
+
+@pytest.mark.parametrize("total, warmup", [(100, 0.3), (37, 0.2), (7, 0.5)])
+def test_onecycle_is_torchs_onecyclelr_step_for_step(total, warmup):
+    # The reference: torch's own scheduler driving AdamW (learning rate and beta1 cycled).
+    opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=0.02)
+    ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.02, total_steps=total,
+                                              pct_start=warmup)
+    for step in range(total):
+        group = opt.param_groups[0]
+        assert schedule_at(step, total, ScheduleConfig("onecycle", warmup=warmup), 0.02) == \
+            (group["lr"], group["betas"][0])
+        opt.step()
+        ref.step()
+
+
+def test_onecycle_with_a_one_step_warmup_starts_at_the_peak():
+    # 5 steps x 0.2: torch's OneCycleLR divides by zero; the warm-up phase is one step long,
+    # so step 0 is the peak, and the last step is the floor lr / 25 / 1e4.
+    cfg = ScheduleConfig("onecycle", warmup=0.2)
+    assert schedule_at(0, 5, cfg, 0.02) == (0.02, 0.85)
+    assert schedule_at(4, 5, cfg, 0.02) == (pytest.approx(0.02 / 25 / 1e4), 0.95)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -158,9 +182,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_resampled_unknown_share_changes_each_epoch_with_a_fixed_size(corpus):
-    from tdnn.train import build_data
-
-    data = build_data(tiny_config(corpus, "data.resample_unknown=true"))
+    data = clip_data(tiny_config(corpus, "data.resample_unknown=true"))
     labels = [ex.label for ex in data.train.examples]
     n_known = sum(label in ("yes", "no", "up", "down", "left") for label in labels)
     assert len(data.unknown) == labels.count("_unknown_") == 16  # every 'cat' train clip
@@ -186,7 +208,7 @@ def test_trainer_keeps_tdnnf_factors_semi_orthogonal():
     factored = [m for m in model.modules() if isinstance(m, TDNNLayer)]
     before = [semi_orthogonality_error(m) for m in factored]
     x, y = torch.randn(64, 10, 20), torch.randint(0, 3, (64,))
-    featfit.fit(model, x, y, featfit.FitConfig(epochs=3, batch_size=8, lr=1e-2), seed=0)
+    fit(model, FeatureData(x, y), features_config(epochs=3, batch_size=8, lr=1e-2))
     after = [semi_orthogonality_error(m) for m in factored]
     assert min(before) > 0.2  # PyTorch's initialisation is far from semi-orthogonal
     assert max(after) < 0.05
@@ -195,7 +217,7 @@ def test_trainer_keeps_tdnnf_factors_semi_orthogonal():
 def test_extra_training_corpora_and_a_validation_corpus(corpus, tmp_path):
     voices = make_corpus(tmp_path / "voices", speakers=6, takes=1)  # another "engine"
     cfg = tiny_config(corpus, f"data.extra_train=[{voices}]", f"data.validation_root={voices}")
-    data = build_data(cfg)
+    data = clip_data(cfg)
     keywords = ("yes", "no", "up", "down", "left")
 
     def clips(root, speakers, takes):  # the fixture's layout: speakers 0-1 validation, 2-3 test

@@ -8,6 +8,8 @@ Stages: 0. build the synthetic corpora that are missing (synth-phones, synth-bdg
    accuracy, phone error rate after collapsing repeats, boundary precision/recall within
    ±1/±2/±3 frames; 2. /b/ /d/ /g/ with the 'waibel' preset (16 mels x 15 frames), accuracy
    beside the paper's 98.5%; 3. metrics.json, report.md and plots in --out.
+Each model trains through the one trainer into a run folder (OUT/phones, OUT/bdg) that
+`tdnn predict`, `tdnn evaluate` and `tdnn export` read; a rerun resumes an unfinished one.
 """
 
 from __future__ import annotations
@@ -19,14 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from tdnn import config, featfit, framemetrics, runs
-from tdnn.experiments import probes, tasks
-from tdnn.featfit import FitConfig
-from tdnn.features import FrontendConfig
-from tdnn.models import LayerSpec, ModelConfig, build_model, summary
+from tdnn import config
+from tdnn.atomic import atomic_write_text
+from tdnn.config import FrontendConfig, LayerSpec, ModelConfig, TrainConfig, features_config
 
 HERE = Path(__file__).parent
 WAIBEL_1989_ACCURACY = 0.985  # Waibel et al. 1989, /b/ /d/ /g/ test tokens (speaker dependent)
@@ -47,8 +44,8 @@ class PhonemesConfig:
     dims: list[int] = field(default_factory=lambda: [128] * 5)
     contexts: list[list[int]] = field(default_factory=lambda: [
         [-2, -1, 0, 1, 2], [-2, 0, 2], [-3, 0, 3], [-3, 0, 3], [0]])
-    phones_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=15, batch_size=16))
-    bdg_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=200, lr=0.02))
+    phones_fit: TrainConfig = field(default_factory=lambda: features_config(15, batch_size=16))
+    bdg_fit: TrainConfig = field(default_factory=lambda: features_config(200, lr=0.02))
     threads: int = 2
 
 
@@ -98,26 +95,33 @@ def stage_data(cfg: PhonemesConfig, args) -> tuple[Path, Path, int]:
 
 def stage_phones(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
     """Stage 1: train the frame-head TDNN and score frames, phones and boundaries."""
-    task = tasks.frame_task("phones", root, FrontendConfig(n_mels=cfg.n_mels, normalize="meanvar"))
+    import numpy as np
+    import torch
+    from tdnn import framemetrics
+    from tdnn.experiments import probes, tasks
+    from tdnn.models import summary
+    from tdnn.train_data import predict_features
+
+    fe = FrontendConfig(n_mels=cfg.n_mels, normalize="meanvar")
+    task = tasks.frame_task("phones", root, fe)
     print(f"phones: {task.info}", flush=True)
     layers = [LayerSpec(d, list(c)) for d, c in zip(cfg.dims, cfg.contexts, strict=True)]
-    mcfg = ModelConfig(layers=layers, head="frame", dropout=0.0)
-    torch.manual_seed(cfg.seed)
-    model = build_model(mcfg, task.in_dim, len(task.labels))
+    tcfg = dataclasses.replace(cfg.phones_fit, seed=cfg.seed, threads=cfg.threads, frontend=fe,
+                               model=ModelConfig(layers=layers, head="frame", dropout=0.0))
     t0 = time.time()
-    losses = featfit.fit(model, task.x_train, task.y_train, cfg.phones_fit, cfg.seed)
+    model, fitted = train_run(tcfg, task, out / "phones")
     train_s = time.time() - t0
-    logits = featfit.predict(model, task.x_test)
+    logits = predict_features(model, task.x_test)
     refs = [y.numpy() for y in task.y_test]
     report = framemetrics.frame_report([lg.argmax(0) for lg in logits], refs)
     post = [torch.from_numpy(lg).softmax(0).numpy() for lg in logits]
     report["smoothed"] = framemetrics.frame_report(
         [framemetrics.smoothed_labels(p, cfg.smooth_frames) for p in post], refs)
     blur = probes.boundary_posteriors(post, refs, window=6)
-    _save_model(out / "phones_model.pt", model, mcfg, task.labels)
     _plot_boundary(blur, out / "phones_boundary_posteriors.png")
     return {**report, "smooth_frames": cfg.smooth_frames, "data": task.info,
-            "train_seconds": round(train_s, 1), "losses": losses,
+            "train_seconds": round(train_s, 1), "run": "phones",
+            "losses": [h["train_loss"] for h in fitted["history"]],
             "boundary_posteriors": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                     for k, v in blur.items()},
             "model": summary(model, task.in_dim)}
@@ -125,31 +129,47 @@ def stage_phones(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
 
 def stage_bdg(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
     """Stage 2: the 'waibel' preset on 16 mels x 15 frames around each stop release."""
+    from tdnn.config import hop_samples
     from tdnn.evaluate import confusion_matrix
+    from tdnn.experiments import tasks
+    from tdnn.models import resolve_config, summary
     from tdnn.plots import confusion_matrix as plot_confusion
+    from tdnn.train_data import accuracy, predict_features
+
     fe = FrontendConfig(n_mels=cfg.bdg_mels, normalize="meanvar")
     task = tasks.bdg_task("bdg", root, fe, frames=cfg.bdg_frames, before=cfg.bdg_before)
     print(f"bdg: {task.info}", flush=True)
-    mcfg = ModelConfig(preset="waibel")
-    torch.manual_seed(cfg.seed)
-    model = build_model(mcfg, task.in_dim, len(task.labels))
+    window = dataclasses.replace(cfg.bdg_fit.data,
+                                 clip_samples=(cfg.bdg_frames - 1) * hop_samples(fe))
+    tcfg = dataclasses.replace(cfg.bdg_fit, seed=cfg.seed, threads=cfg.threads, frontend=fe,
+                               data=window, model=resolve_config(ModelConfig(preset="waibel")))
     t0 = time.time()
-    losses = featfit.fit(model, task.x_train, task.y_train, cfg.bdg_fit, cfg.seed)
-    logits = featfit.predict(model, task.x_test)
+    model, fitted = train_run(tcfg, task, out / "bdg")
+    logits = predict_features(model, task.x_test)
     pred = logits.argmax(1)
     cm = confusion_matrix(task.y_test.numpy(), pred, len(task.labels))
     plot_confusion(cm, task.labels, out / "bdg_confusion.png", title="/b/ /d/ /g/ (waibel preset)")
-    _save_model(out / "bdg_model.pt", model, mcfg, task.labels)
-    return {"accuracy": featfit.accuracy(logits, task.y_test), "paper_accuracy":
+    return {"accuracy": accuracy(logits, task.y_test), "paper_accuracy":
             WAIBEL_1989_ACCURACY, "labels": task.labels, "confusion": cm.tolist(),
-            "data": task.info, "train_seconds": round(time.time() - t0, 1),
-            "final_loss": losses[-1], "model": summary(model, task.in_dim)}
+            "data": task.info, "train_seconds": round(time.time() - t0, 1), "run": "bdg",
+            "final_loss": fitted["history"][-1]["train_loss"],
+            "model": summary(model, task.in_dim)}
 
 
-def _save_model(path: Path, model, mcfg: ModelConfig, labels: list[str]) -> None:
-    """state_dict + model config + labels, written atomically."""
-    runs.save_checkpoint({"state_dict": model.state_dict(), "model": config.to_dict(mcfg),
-                          "labels": labels}, path)
+def train_run(tcfg: TrainConfig, task, run_dir: Path):
+    """(model, training metrics): the one trainer on the task's cached features, writing the run
+    folder `run_dir`; an unfinished run there is resumed, a finished one reloaded."""
+    import torch
+    from tdnn import runs
+    from tdnn.models import build_model
+    from tdnn.train import fit
+    from tdnn.train_data import FeatureData
+
+    torch.set_num_threads(tcfg.threads)
+    torch.manual_seed(tcfg.seed)
+    model = build_model(tcfg.model, task.in_dim, len(task.labels))
+    data = FeatureData(task.x_train, task.y_train, task.labels, tcfg.data.crop_frames, tcfg.seed)
+    return model, fit(model, data, tcfg, run_dir, resume=(run_dir / runs.LAST).is_file())
 
 
 def _plot_boundary(blur: dict, path: Path) -> None:
@@ -195,7 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     cfg = config.load(PhonemesConfig, args.config, overrides)
-    torch.set_num_threads(max(1, cfg.threads))
     args.out.mkdir(parents=True, exist_ok=True)
     config.save(cfg, args.out / "config.yaml")
     phones_root, bdg_root, failed = stage_data(cfg, args)
@@ -208,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics["bdg"] = stage_bdg(cfg, bdg_root, args.out)
         print(f"bdg: accuracy {100 * metrics['bdg']['accuracy']:.1f}% "
               f"(paper {100 * WAIBEL_1989_ACCURACY:.1f}%)", flush=True)
+    from tdnn import runs
     runs.write_json(metrics, args.out / "metrics.json")
-    (args.out / "report.md").write_text(report_markdown(metrics))
+    atomic_write_text(args.out / "report.md", report_markdown(metrics))
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'report.md'}")
     return 1 if failed else 0
 

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
                     "are scored on their loudest window of that length. Unreadable files are "
                     "reported on stderr and skipped (exit code 1). In the text output, "
                     "backslashes, tabs and newlines in file names are escaped (\\\\ \\t "
-                    "\\n), so every line is one file.",
+                    "\\n), so every line is one file. A frame-head run (phones) labels the whole "
+                    "file instead: one 'start-end label' segment per run of equal frame labels.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run", type=Path, help="run folder written by `tdnn train` or `tdnn recipe`")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
@@ -56,6 +57,8 @@ def run(args) -> int:
                 print(f"tdnn predict: skipped {printable(pred.error)}", file=sys.stderr)
                 if args.json:
                     print(json.dumps({"path": str(pred.path), "error": pred.error}), flush=True)
+            elif pred.segments is not None:
+                print(_segments_line(pred, args.json), flush=True)
             elif args.json:
                 (label, prob), top = pred.top[0], pred.top
                 print(json.dumps({"path": str(pred.path), "label": label, "probability": prob,
@@ -66,3 +69,13 @@ def run(args) -> int:
                       + "  ".join(f"{lab} {p:.3f}" for lab, p in pred.top),
                       flush=True)
     return 1 if failed else 0
+
+
+def _segments_line(pred, as_json: bool) -> str:
+    """A frame-head run's output for one file: its labelled segments, as text or JSON."""
+    if as_json:
+        return json.dumps({"path": str(pred.path), "segments": [
+            {"start": a, "end": b, "label": lab, "probability": p}
+            for a, b, lab, p in pred.segments]})
+    return (f"{printable(pred.path)}\t"
+            + "  ".join(f"{a:.2f}-{b:.2f} {lab}" for a, b, lab, _ in pred.segments))

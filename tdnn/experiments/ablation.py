@@ -11,7 +11,7 @@ Variant names:
     stride<s>-early         no pooling; the early layers themselves have stride s (fewer frames
                             without a max: separates "decimation" from "max over frames")
     cnn2d                   the image-style 2D CNN preset (2x2 max-pooling in time and frequency)
-Each (task, variant, seed) trains a fresh model on cached features (`tdnn.featfit`), then
+Each (task, variant, seed) trains a fresh model on cached features (`tdnn.train.fit`), then
 evaluates it and runs the timing probes; `run` writes the results table, plots and raw records.
 """
 
@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import featfit, framemetrics
+from .. import framemetrics
 from ..errors import ConfigError
-from ..featfit import FitConfig
+from ..config import TrainConfig, features_config
+from ..train import fit
+from ..train_data import FeatureData, accuracy, predict_features
 from ..models import LayerSpec, ModelConfig, build_model, preset_config, summary
 from . import plots, probes, table
 
@@ -163,10 +165,10 @@ class AblationConfig:
     phones_sentences: int = 8
     bdg_speakers: int = 60
     bdg_mels: int = 16                          # Waibel: 16 mel coefficients x 15 frames
-    pairs_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=8))
-    kws_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=8))
-    phones_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=12, batch_size=16))
-    bdg_fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=15, batch_size=64))
+    pairs_fit: TrainConfig = field(default_factory=lambda: features_config(epochs=8))
+    kws_fit: TrainConfig = field(default_factory=lambda: features_config(epochs=8))
+    phones_fit: TrainConfig = field(default_factory=lambda: features_config(epochs=12, batch_size=16))
+    bdg_fit: TrainConfig = field(default_factory=lambda: features_config(epochs=15, batch_size=64))
     threads: int = 1
 
 
@@ -250,7 +252,7 @@ def load_task(name: str, cfg: AblationConfig, data_dir: Path):
                       "or pairs-shortctx")
 
 
-def fit_config(name: str, cfg: AblationConfig) -> FitConfig:
+def fit_config(name: str, cfg: AblationConfig) -> TrainConfig:
     """Training settings of a task."""
     return {"kws12": cfg.kws_fit, "phones": cfg.phones_fit, "bdg": cfg.bdg_fit}.get(name,
                                                                                     cfg.pairs_fit)
@@ -272,17 +274,17 @@ def evaluate_run(model, task, shifts: list[int]) -> tuple[dict[str, dict[str, fl
     metrics: dict[str, dict[str, float]] = {}
     extra: dict = {}
     if task.kind == "clip":
-        logits = featfit.predict(model, task.x_test)
-        clean = {"accuracy": featfit.accuracy(logits, task.y_test)}
+        logits = predict_features(model, task.x_test)
+        clean = {"accuracy": accuracy(logits, task.y_test)}
         if task.groups:
             scores = probes.set_scores(logits, task.y_test.numpy(), task.groups)
             clean["set_accuracy"] = scores["accuracy"]
             extra["sets"] = scores["sets"]
         metrics["clean"] = clean
         for cond, x in task.conditions.items():
-            metrics[cond] = {"accuracy": featfit.accuracy(featfit.predict(model, x), task.y_test)}
+            metrics[cond] = {"accuracy": accuracy(predict_features(model, x), task.y_test)}
     else:
-        logits = featfit.predict(model, task.x_test)
+        logits = predict_features(model, task.x_test)
         preds = [lg.argmax(0) for lg in logits]
         refs = [y.numpy() for y in task.y_test]
         report = framemetrics.frame_report(preds, refs)
@@ -331,7 +333,9 @@ def run_one(task, variant: Variant, seed: int, cfg: AblationConfig) -> tuple[dic
     torch.manual_seed(seed)
     model = build_model(mcfg, task.in_dim, len(task.labels))
     t0 = time.time()
-    losses = featfit.fit(model, task.x_train, task.y_train, fit_config(task.name, cfg), seed)
+    tcfg = dataclasses.replace(fit_config(task.name, cfg), seed=seed)
+    data = FeatureData(task.x_train, task.y_train, task.labels, tcfg.data.crop_frames, seed)
+    losses = [h["train_loss"] for h in fit(model, data, tcfg)["history"]]
     train_s = time.time() - t0
     metrics, extra = evaluate_run(model, task, cfg.jitter_shifts)
     info = summary(model, task.in_dim)

@@ -33,7 +33,7 @@ TRIM_DB = 45.0  # data_prep.synth_commands trims the spoken word at this level b
 
 @dataclass
 class Task:
-    """Features and labels of one task, ready for `featfit.fit`.
+    """Features and labels of one task, ready for `tdnn.train.fit`.
 
     Clip tasks: x_* [N, D, L] tensors, y_* [N]. Frame tasks: lists of [D, L_i] / [L_i].
     `conditions` holds extra test inputs with the same labels (e.g. 'snr10': noisy x_test);
