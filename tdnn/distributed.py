@@ -171,19 +171,8 @@ def shard(items: Sequence[T], index: int, count: int) -> list[T]:
     """Items `index`, `index + count`, ... : a disjoint share; shares 0..count-1 cover all items
     with no padding (for evaluation and feature extraction, where duplicates would skew counts)."""
     if count < 1 or not 0 <= index < count:
-        raise UserError(f"shard {index}/{count}: need 0 <= i < n (e.g. --shard 0/4)")
+        raise UserError(f"shard {index}/{count}: need 0 <= index < count")
     return list(items[index::count])
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse an `i/n` shard option (`0/4` is the first of four shares)."""
-    try:
-        index, count = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise UserError(f"--shard {text!r}: write it as i/n with integers, e.g. 0/4") from None
-    if count < 1 or not 0 <= index < count:
-        raise UserError(f"--shard {text!r}: need 0 <= i < n, e.g. 0/4 .. 3/4")
-    return index, count
 
 
 def reduce_sums(values: dict[str, float], device: str | torch.device = "cpu") -> dict[str, float]:

@@ -194,7 +194,7 @@ def export_run(run, out: str | Path, fmt: str = "onnx", include_frontend: bool =
     The parity check feeds the exported model a batch of 3 noise clips and compares its
     logits with the eager model on the same input (the eager frontend, for a full pipeline)."""
     if fmt not in FORMATS:
-        raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise UserError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
     model, frontend = run.model.eval(), run.frontend.eval()
     note = embedding_note(frontend)
     include_frontend = include_frontend and note is None

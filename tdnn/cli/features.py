@@ -206,7 +206,7 @@ def run(args) -> int:
     if args.shard is not None:
         info = distributed.env_info()
         index, count = ((info.rank, info.world_size) if args.shard == "rank"
-                        else distributed.parse_shard(args.shard))
+                        else parse_shard(args.shard))
         items = distributed.shard(items, index, count)
         tag = f".shard{index}of{count}"
         failed_name = Path(FAILED_NAME).stem + tag + ".txt"
@@ -234,3 +234,14 @@ def run(args) -> int:
           f" (listed in {out / failed_name})" if failures else
           f"tdnn features: {len(done)} written to {where}")
     return 1 if failures else 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse the `--shard i/n` option (`0/4` is the first of four shares)."""
+    try:
+        index, count = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard {text!r}: write it as i/n with integers, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise UserError(f"--shard {text!r}: need 0 <= i < n, e.g. 0/4 .. 3/4")
+    return index, count
