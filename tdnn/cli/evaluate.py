@@ -84,13 +84,7 @@ def run(args) -> int:
                     "by_speaker": accuracy_by(rows, lambda r: speaker_of(r["path"] or None))})
     metrics["extra"] = {"data": f"{args.data_dir} ({which})", "unreadable clips": len(errors)}
     write_report(metrics, args.out, title=f"Evaluation of {args.run.name} on {args.data_dir.name}")
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=["path", "label", "predicted", "probability"])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(args.out / "predictions.csv", buf.getvalue())
-    for path, message in errors.items():
-        print(f"skipped {printable(path)}: {printable(message)}", file=sys.stderr)
+    write_rows(args.out / "predictions.csv", ["path", "label", "predicted", "probability"], rows, errors)
     acc = metrics["accuracy"]
     print(f"{args.out}: accuracy {100 * acc:.2f}% on {metrics['n']} clips ({which})"
           if acc is not None else f"{args.out}: no readable clips")
@@ -111,15 +105,20 @@ def run_frames(model_run, args) -> int:
     write_json(metrics, args.out / "metrics.json")
     atomic_write_text(args.out / "report.md", frame_markdown(
         metrics, f"Evaluation of {args.run.name} on {args.data_dir.name} ({args.split})"))
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=["path", "frames", "frame_accuracy"])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(args.out / "predictions.csv", buf.getvalue())
-    for path, message in errors.items():
-        print(f"skipped {printable(path)}: {printable(message)}", file=sys.stderr)
+    write_rows(args.out / "predictions.csv", ["path", "frames", "frame_accuracy"], rows, errors)
     acc = metrics["frame_accuracy"]
     print(f"{args.out}: frame accuracy {100 * acc:.2f}%, PER {100 * metrics['per']:.2f}% on "
           f"{metrics['n_utterances']} utterances" if acc is not None
           else f"{args.out}: no readable utterances")
     return 1 if errors else 0
+
+
+def write_rows(path: Path, fields: list[str], rows: list[dict], errors: dict[str, str]) -> None:
+    """The per-item rows as CSV (atomically), and one stderr line per unreadable item."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+    for item, message in errors.items():
+        print(f"skipped {printable(item)}: {printable(message)}", file=sys.stderr)
