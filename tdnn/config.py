@@ -441,6 +441,7 @@ class DataConfig:
     cache_dir: str = ""  # where a .tar.gz corpus is extracted (required for archives)
     workers: int = 0  # DataLoader worker processes (0: read clips in the main process)
     feature_copies: int = 0  # >0: features computed once for this many augmented copies per clip
+    #                          (kept in the run folder's features/, so a resume reads them back)
     # More Speech Commands-layout corpora whose training split joins training (e.g. other speech
     # engines' voices from `tdnn prepare tts-commands`); their other splits are not read.
     extra_train: list[str] = dataclasses.field(default_factory=list)

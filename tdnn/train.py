@@ -11,7 +11,7 @@ exactly what an uninterrupted one would have done.
 
 `train(cfg, out_dir)` is what `tdnn train` runs: the Speech Commands-layout corpus of `cfg.data`
 (optionally with `data.feature_copies` frames computed once per clip and copy, for slow
-frontends) and the model of `cfg.model`.
+frontends, and kept in the run folder's `features/` for a resume) and the model of `cfg.model`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkp
 from .train_data import IGNORE, ClipData, FeatureData, clip_data  # noqa: F401 (re-exported)
 
 log = logging.getLogger("tdnn.train")
+FEATURES = "features"  # a run's cached feature copies (data.feature_copies), reused on resume
 MAX_SEED = 2**32 - 1  # numpy and torch both accept seeds in 0..2**32-1
 MAX_CLIP_SECONDS = 60  # a training clip is a keyword, not a recording
 MAX_LR = 100.0  # larger rates only diverge (and overflow AdamW's float32 step size)
@@ -192,7 +193,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
             device = torch.device(dinfo.device) if dinfo.distributed else pick_device(cfg.device)
             data.frontend.to(device)
             data.cache(cfg.data.feature_copies, cfg.eval_batch_size, device,
-                       cfg.progress and dinfo.is_main)
+                       cfg.progress and dinfo.is_main, out_dir / FEATURES, feature_key(cfg))
         return _fit(model, data, cfg, out_dir, resume, on_step)
 
 
@@ -211,6 +212,13 @@ def fit(model: torch.nn.Module, data, cfg: TrainConfig, out_dir: str | Path | No
         return _fit(model, data, cfg, None, False, on_step)
     with run_folder(cfg, out_dir, resume) as out_dir:
         return _fit(model, data, cfg, out_dir, resume, on_step)
+
+
+def feature_key(cfg: TrainConfig) -> dict:
+    """What the cached features of a run depend on besides its clips: frontend, augmentation,
+    clip length and seed."""
+    return {"frontend": config_mod.to_dict(cfg.frontend), "augment": config_mod.to_dict(cfg.augment),
+            "clip_samples": cfg.data.clip_samples, "seed": cfg.seed}
 
 
 @contextlib.contextmanager

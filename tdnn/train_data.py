@@ -12,11 +12,14 @@ Two sources share that interface:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +32,7 @@ from .data import speech_commands as sc
 from .errors import UserError
 from .evaluate import predict_dataset
 from .features import Frontend
+from .runs import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("tdnn.train")
 IGNORE = -100  # frame label that no loss or score counts (padding, unlabelled frames)
@@ -71,13 +75,18 @@ class ClipData:
             torch.utils.data.Subset(train_set, self.epoch_indices(seed)), batch_size, dinfo, seed,
             drop_last=False, num_workers=0 if self.copies else self.workers))
 
-    def cache(self, copies: int, batch_size: int, device, progress: bool = False) -> None:
+    def cache(self, copies: int, batch_size: int, device, progress: bool = False,
+              store: Path | None = None, key: dict | None = None) -> None:
         """Compute the frames of `copies` augmented copies of every training clip and of the
-        validation clips once; the frontend becomes the identity (for slow frontends)."""
+        validation clips once; the frontend becomes the identity (for slow frontends). With
+        `store`, each set is also kept there as a file named by a hash of `key` and the clips,
+        so a resumed run loads what it computed before instead of computing it again."""
         started = time.perf_counter()
         args = (self.frontend, batch_size, device, self.workers, progress)
-        self.copies = [cache_features(self.train, k, *args) for k in range(copies)]
-        self.validation = cache_features(self.validation, 0, *args)
+        sets = [(self.train, k, f"train{k}") for k in range(copies)]
+        sets.append((self.validation, 0, "validation"))
+        done = [stored_features(ds, k, args, store, name, key) for ds, k, name in sets]
+        self.copies, self.validation = done[:-1], done[-1]
         self.frontend = torch.nn.Identity()
         log.info("features cached: %d copies of %d training clips and %d validation clips in "
                  "%.1f s", copies, len(self.train), len(self.validation),
@@ -153,6 +162,26 @@ def cache_features(dataset: sc.ClipDataset, epoch: int, frontend: torch.nn.Modul
         feats.append(frontend(waves.to(device)).cpu())
         labels.append(targets)
     return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(labels))
+
+
+def stored_features(dataset: sc.ClipDataset, epoch: int, args: tuple, store: Path | None,
+                    name: str, key: dict | None) -> torch.utils.data.TensorDataset:
+    """`cache_features(dataset, epoch, *args)`, read from / written to `store` when given: the
+    file name holds a hash of `key`, the epoch and the clips, so a change of any makes a new one."""
+    if store is None:
+        return cache_features(dataset, epoch, *args)
+    clips = [(str(ex.path), ex.label) for ex in dataset.examples]
+    digest = hashlib.sha256(json.dumps([key, epoch, clips], sort_keys=True, default=str)
+                            .encode()).hexdigest()[:16]
+    path = Path(store) / f"{name}-{digest}.pt"
+    if path.is_file():
+        saved = load_checkpoint(path)
+        log.info("features of %s read from %s", name, path)
+        return torch.utils.data.TensorDataset(saved["feats"], saved["labels"])
+    feats = cache_features(dataset, epoch, *args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({"feats": feats.tensors[0], "labels": feats.tensors[1]}, path)
+    return feats
 
 
 class FeatureData:

@@ -1,5 +1,6 @@
 """Training: a tiny run learns, a killed run resumes to the same result, bad configs are named."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -101,6 +102,33 @@ def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
     b = load_checkpoint(killed / "model.pt")["state_dict"]
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+class Killed(Exception):
+    """Stands in for a killed process."""
+
+
+def test_cached_feature_copies_are_read_back_on_resume(corpus, tmp_path):
+    cfg = tiny_config(corpus, "data.feature_copies=2")
+    reference = train(cfg, tmp_path / "full")
+
+    def kill(step):
+        if step == reference["steps_per_epoch"] + 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "killed", on_step=kill)
+    stored = sorted(p.name.split("-")[0] for p in (tmp_path / "killed" / "features").iterdir())
+    assert stored == ["train0", "train1", "validation"]
+    resumed = train(cfg, tmp_path / "killed", resume=True)
+    log = (tmp_path / "killed" / "train.log").read_text()
+    assert log.count("read from") == 3  # the resume computed no features
+    assert comparable(resumed["history"]) == comparable(reference["history"])
+    # another augmentation makes other features: new files, the old ones left as they were
+    other = dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, noise_prob=0.9))
+    train(other, tmp_path / "other")
+    assert not set(os.listdir(tmp_path / "other" / "features")) & \
+        set(os.listdir(tmp_path / "killed" / "features"))
 
 
 def test_resume_without_checkpoint_is_an_error(corpus, tmp_path):
