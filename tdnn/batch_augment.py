@@ -34,11 +34,12 @@ def speed(waves: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     FFT (low-passed at Nyquist / f when speeding up, against aliasing; zero-padded, so nothing
     wraps around the ends), then read at times f * t by bicubic `grid_sample`.
     """
-    b, n = waves.shape
+    n = waves.shape[-1]
     f = factors.to(torch.float64)[:, None]
-    spec = torch.fft.rfft(waves, 2 * n)
-    keep = torch.arange(n + 1) <= n / f.clamp(min=1.0)
-    size = 2 * n * UP
+    padded = fast_length(n + n // 4)
+    spec = torch.fft.rfft(waves, padded)
+    keep = torch.arange(padded // 2 + 1) <= padded / 2 / f.clamp(min=1.0)
+    size = padded * UP
     up = torch.fft.irfft(spec * keep.to(waves.device), size) * UP
     length = torch.round(n / f)  # samples of the resampled clip, centred in N
     start = torch.where(length >= n, torch.div(length - n, 2, rounding_mode="floor"),
@@ -88,14 +89,15 @@ def vtlp(waves: torch.Tensor, alphas: torch.Tensor, sr: int, n_fft: int = 512,
         take = lambda k: flat.index_select(0, (rows + k).reshape(-1)).view(x.shape)  # noqa: E731
         return torch.lerp(take(lo), take(lo + 1), frac)
 
-    phase = stft.angle()
+    # Instantaneous frequency of each bin: its frame-to-frame phase advance beyond the bin's
+    # own, wrapped to (-pi, pi] (the angle of S_t+1 conj(S_t) turned back by omega * hop).
     omega = 2 * math.pi * bins / n_fft
-    advance = phase.diff(dim=2) - omega[:, None] * hop
-    inst = omega[:, None] + (torch.remainder(advance + math.pi, 2 * math.pi) - math.pi) / hop
-    hz = warp(inst) * (sr / (2 * math.pi))
+    turn = torch.polar(torch.ones_like(omega), -omega * hop)[:, None]
+    excess = (stft[..., 1:] * (stft[..., :-1].conj() * turn)).angle()
+    hz = warp(excess * (1 / hop) + omega[:, None]) * (sr / (2 * math.pi))
     step = vtlp_map(hz.reshape(len(waves), -1), alphas, sr).reshape(hz.shape) * (
         2 * math.pi * hop / sr)
-    start = phase[..., 0].gather(1, src.round().long())[..., None]
+    start = stft[..., 0].angle().gather(1, src.round().long())[..., None]
     phase_w = torch.cumsum(torch.cat([start, step], 2), 2)
     mag = warp((stft.real.square() + stft.imag.square()).sqrt())
     warped = torch.complex(mag * torch.cos(phase_w), mag * torch.sin(phase_w))
@@ -106,9 +108,13 @@ def vtlp(waves: torch.Tensor, alphas: torch.Tensor, sr: int, n_fft: int = 512,
 def shift(waves: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """Row i moved shifts[i] samples later (negative: earlier), zero-filled."""
     n = waves.shape[-1]
-    src = torch.arange(n, device=waves.device) - shifts[:, None].to(waves.device)
-    inside = (src >= 0) & (src < n)
-    return torch.where(inside, waves.gather(1, src.clamp(0, n - 1)), 0.0)
+    out = torch.zeros_like(waves)
+    for i, k in enumerate(shifts.tolist()):
+        if 0 <= k < n:
+            out[i, k:] = waves[i, :n - k]
+        elif -n < k < 0:
+            out[i, :k] = waves[i, -k:]
+    return out
 
 
 def synthetic_rirs(rt60: torch.Tensor, drr_db: torch.Tensor, sr: int,
@@ -128,7 +134,7 @@ def synthetic_rirs(rt60: torch.Tensor, drr_db: torch.Tensor, sr: int,
 def reverb(waves: torch.Tensor, rirs: torch.Tensor) -> torch.Tensor:
     """Row i convolved with rirs[i] (FFT), cut to N samples, at its own RMS level."""
     n = waves.shape[-1]
-    size = 1 << (n + rirs.shape[1] - 1).bit_length()
+    size = fast_length(n + rirs.shape[1] - 1)
     wet = torch.fft.irfft(torch.fft.rfft(waves, size) * torch.fft.rfft(rirs.to(waves), size),
                           size)[:, :n]
     return match_rms(wet, waves)
@@ -219,7 +225,7 @@ class BatchAugmenter:
         self.noises = [torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in (noises or [])
                        if len(x)]
         self.sr = int(sample_rate)
-        self._bank: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._bank: dict[int, list[torch.Tensor]] = {}
 
     def __call__(self, waves: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if waves.ndim != 2:
@@ -267,19 +273,35 @@ class BatchAugmenter:
         if not self.noises:
             white = torch.randn(len(pick), n, generator=generator, dtype=torch.float64)
             return colored_noise(n, 2 * pick, white)
-        flat, offsets, lengths = self._noise_bank(n)
-        which = (pick * len(self.noises)).long()
-        first = offsets[which] + (start * (lengths[which] - n + 1)).long()
-        return flat[first[:, None] + torch.arange(n)]
+        tiled = self._tiled(n)
+        rows = []
+        for p, s in zip(pick.tolist(), start.tolist()):
+            noise = tiled[int(p * len(tiled))]
+            first = int(s * (len(noise) - n + 1))
+            rows.append(noise[first:first + n])
+        return torch.stack(rows)
 
-    def _noise_bank(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """All noises (each tiled to at least `n` samples) end to end, their offsets, lengths."""
+    def _tiled(self, n: int) -> list[torch.Tensor]:
+        """The noises, each shorter than `n` samples repeated to at least `n`."""
         if n not in self._bank:
-            tiled = [x.repeat(-(-n // len(x))) if len(x) < n else x for x in self.noises]
-            lengths = torch.tensor([len(x) for x in tiled])
-            offsets = torch.cumsum(lengths, 0) - lengths
-            self._bank[n] = torch.cat(tiled), offsets, lengths
+            self._bank[n] = [x.repeat(-(-n // len(x))) if len(x) < n else x for x in self.noises]
         return self._bank[n]
+
+
+def fast_length(m: int) -> int:
+    """The smallest 2^a 3^b 5^c >= m (a fast FFT length)."""
+    best = 1 << (m - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p2 = p35
+            while p2 < m:
+                p2 *= 2
+            best = min(best, p2)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def _rows(x: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
