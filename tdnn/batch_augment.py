@@ -57,6 +57,7 @@ def vtlp_map(freqs: torch.Tensor, alphas: torch.Tensor, sr: int,
     """The piecewise-linear VTLP map (`tdnn.augment.vtlp_points`) of rows of `freqs` (Hz), one
     alpha per row, clamped to [0, Nyquist]; `inverse` maps output frequencies back to input."""
     nyquist = sr / 2
+    alphas = alphas.to(freqs)
     knee_out = (0.6 * nyquist * alphas.clamp(max=1.0))[:, None]
     knee_in = knee_out / alphas[:, None]
     if inverse:
@@ -152,6 +153,7 @@ def colored_noise(n: int, betas: torch.Tensor, white: torch.Tensor) -> torch.Ten
 def mix_at_snr(waves: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
     """`waves + k * noise` per row, k set so that 10 log10(P_wave / P_(k noise)) = snr_db
     exactly; a row whose wave or noise is silent is left unchanged."""
+    noise, snr_db = noise.to(waves), snr_db.to(waves.device)
     p_wave = waves.double().square().mean(1)
     p_noise = noise.double().square().mean(1)
     ok = (p_wave > 0) & (p_noise > 0)
@@ -163,7 +165,7 @@ def band_limit(waves: torch.Tensor, sr: int, rates: torch.Tensor) -> torch.Tenso
     """Row i with content above rates[i]/2 removed (ideal low-pass; padded so nothing wraps)."""
     n = waves.shape[-1]
     spec = torch.fft.rfft(waves, 2 * n)
-    freqs = torch.fft.rfftfreq(2 * n, 1 / sr)
+    freqs = torch.fft.rfftfreq(2 * n, 1 / sr, device=waves.device)
     spec = spec * (freqs < rates[:, None].to(freqs) / 2)
     return torch.fft.irfft(spec, 2 * n)[:, :n].to(waves.dtype)
 
@@ -177,7 +179,7 @@ def telephone(waves: torch.Tensor, sr: int, response: torch.Tensor | None = None
     n8 = round(2 * n * TELEPHONE_RATE / sr)
     if response is None:
         response = telephone_response(n8)
-    spec = torch.fft.rfft(waves, 2 * n)[:, :n8 // 2 + 1] * response
+    spec = torch.fft.rfft(waves, 2 * n)[:, :n8 // 2 + 1] * response.to(waves.device)
     narrow = torch.fft.irfft(spec, n8) * (n8 / (2 * n))
     peak = narrow.abs().amax(1, keepdim=True).clamp(min=1e-9)
     coded = mu_law(narrow / peak) * peak
@@ -216,7 +218,8 @@ class BatchAugmenter:
 
     `noises` are long background recordings; slices of them (tiled when shorter than a clip)
     are mixed in, or coloured 1/f^beta noise (beta in [0, 2)) when there are none. Every draw
-    comes from `generator` (a CPU `torch.Generator`), in a fixed order.
+    comes from `generator` (a CPU `torch.Generator`, whatever device the waves are on), in a
+    fixed order.
     """
 
     def __init__(self, cfg: AugmentConfig, noises: list[np.ndarray] | None = None,
@@ -264,7 +267,7 @@ class BatchAugmenter:
             if low.any():
                 x = _rows(x, low, band_limit(x[low], sr, between(14, cfg.bandlimit_rate)[low]))
         gain = 10 ** (between(15, cfg.gain_db) / 20)
-        return (x * gain[:, None].float()).to(waves.dtype)
+        return (x * gain[:, None].to(x)).to(waves.dtype)
 
     def noise_slices(self, n: int, pick: torch.Tensor, start: torch.Tensor,
                      generator: torch.Generator) -> torch.Tensor:

@@ -214,3 +214,17 @@ def test_probabilities_pick_rows():
 def test_bad_batch_shape_is_one_clear_error():
     with pytest.raises(ValueError, match=r"waves \[batch, samples\]"):
         BA.BatchAugmenter(AugmentConfig())(torch.zeros(SR), torch.Generator())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_batch_matches_the_cpu_batch_for_the_same_draws():
+    cfg = AugmentConfig(noise_prob=0.5, speed_prob=0.5, vtlp_prob=0.5, reverb_prob=0.5,
+                        bandlimit_prob=0.5)
+    noise = np.random.default_rng(0).standard_normal(3 * SR).astype(np.float32)
+    for noises in ([noise], []):
+        aug = BA.BatchAugmenter(cfg, noises)
+        waves = batch(*[voice(90 + i) for i in range(8)])
+        cpu = aug(waves, torch.Generator().manual_seed(10))
+        cuda = aug(waves.cuda(), torch.Generator().manual_seed(10))
+        assert cuda.is_cuda
+        torch.testing.assert_close(cuda.cpu(), cpu, atol=2e-4, rtol=1e-3)
