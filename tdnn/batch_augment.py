@@ -2,12 +2,13 @@
 
 The same steps, order, probabilities and ranges as the per-clip `tdnn.augment.Augmenter` (its
 module docstring gives the semantics), computed on a batch [B, N] so that augmentation costs
-less than the model step: speed (FFT resampling), VTLP (one STFT of the batch), shift (one
-gather), reverb (one FFT convolution), noise at an exact SNR, band-limiting (FFT masks; the
-telephone channel at 8 kHz with mu-law) and gain. Functions below act on tensors; the
-`BatchAugmenter` draws every parameter from the `torch.Generator` it is given, so one generator
-state gives one result (training resumes exactly when the generator state is saved).
-"""
+no more than the model step: speed (one FFT upsampling of the batch, read at the sped-up times),
+VTLP (one STFT of the batch), shift, reverb (one FFT convolution), noise at an exact SNR,
+band-limiting (FFT masks; the telephone channel at 8 kHz with mu-law) and gain. Functions below
+act on tensors; the `BatchAugmenter` draws every parameter from the `torch.Generator` it is
+given, so one generator state gives one result (training resumes exactly from a saved state).
+Values agree with the numpy steps for the same parameters (tests/test_batch_augment.py); the
+draws themselves differ, since the two take them from different generators."""
 
 from __future__ import annotations
 
@@ -62,9 +63,10 @@ def vtlp_map(freqs: torch.Tensor, alphas: torch.Tensor, sr: int,
     knee_in = knee_out / alphas[:, None]
     if inverse:
         knee_in, knee_out = knee_out, knee_in
+    slope = (nyquist - knee_out) / (nyquist - knee_in)  # of the line from the knee to Nyquist
     f = freqs.clamp(0, nyquist)
-    return torch.where(f <= knee_in, f * knee_out / knee_in,
-                       knee_out + (f - knee_in) * (nyquist - knee_out) / (nyquist - knee_in))
+    return torch.where(f <= knee_in, f * (knee_out / knee_in),
+                       torch.addcmul(knee_out - knee_in * slope, f, slope))
 
 
 def vtlp(waves: torch.Tensor, alphas: torch.Tensor, sr: int, n_fft: int = 512,
@@ -95,7 +97,7 @@ def vtlp(waves: torch.Tensor, alphas: torch.Tensor, sr: int, n_fft: int = 512,
     omega = 2 * math.pi * bins / n_fft
     turn = torch.polar(torch.ones_like(omega), -omega * hop)[:, None]
     excess = (stft[..., 1:] * (stft[..., :-1].conj() * turn)).angle()
-    hz = warp(excess * (1 / hop) + omega[:, None]) * (sr / (2 * math.pi))
+    hz = torch.add((src * bin_hz)[..., None], warp(excess), alpha=sr / (2 * math.pi * hop))
     step = vtlp_map(hz.reshape(len(waves), -1), alphas, sr).reshape(hz.shape) * (
         2 * math.pi * hop / sr)
     start = stft[..., 0].angle().gather(1, src.round().long())[..., None]
@@ -170,16 +172,13 @@ def band_limit(waves: torch.Tensor, sr: int, rates: torch.Tensor) -> torch.Tenso
     return torch.fft.irfft(spec, 2 * n)[:, :n].to(waves.dtype)
 
 
-def telephone(waves: torch.Tensor, sr: int, response: torch.Tensor | None = None
-              ) -> torch.Tensor:
+def telephone(waves: torch.Tensor, sr: int) -> torch.Tensor:
     """The narrow-band channel of `tdnn.augment.telephone`: resampled to 8 kHz, 300-3400 Hz
     band-pass (the order-4 Butterworth's complex response, applied by FFT), 8-bit mu-law at the
     row's peak, back to `sr`."""
     n = waves.shape[-1]
     n8 = round(2 * n * TELEPHONE_RATE / sr)
-    if response is None:
-        response = telephone_response(n8)
-    spec = torch.fft.rfft(waves, 2 * n)[:, :n8 // 2 + 1] * response.to(waves.device)
+    spec = torch.fft.rfft(waves, 2 * n)[:, :n8 // 2 + 1] * telephone_response(n8).to(waves.device)
     narrow = torch.fft.irfft(spec, n8) * (n8 / (2 * n))
     peak = narrow.abs().amax(1, keepdim=True).clamp(min=1e-9)
     coded = mu_law(narrow / peak) * peak
