@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from tdnn import audio
 from tdnn.atomic import atomic_write_text
 from tdnn.errors import UserError
 
 from . import corpus, espeak, noise
+from .engines import trim
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
@@ -109,12 +109,6 @@ def make_speakers(n: int, seed: int, accents: list[str], variants: list[str]) ->
     return speakers
 
 
-def _trim(wave: np.ndarray) -> np.ndarray:
-    """The wave without leading/trailing parts more than TRIM_DB below its peak."""
-    first, end = audio.loud_span(wave, TRIM_DB)
-    return wave[first:end]
-
-
 def speak_word(word: str, speaker: Speaker, rng: np.random.Generator
                ) -> tuple[np.ndarray, int, int]:
     """The word by this speaker (rate/pitch jittered per clip), trimmed, at 16 kHz, <= 0.95 s.
@@ -127,7 +121,7 @@ def speak_word(word: str, speaker: Speaker, rng: np.random.Generator
     for _ in range(4):
         syn = espeak.synthesize(word, speaker.voice, rate=rate, pitch=pitch,
                                 pitch_range=speaker.pitch_range)
-        wave = _trim(soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE))
+        wave = trim(soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE), TRIM_DB)
         if len(wave) == 0:
             raise RuntimeError(f"eSpeak produced no audio for {word!r} with {speaker.voice}")
         if len(wave) <= limit or rate >= espeak.RATE_MAX:
