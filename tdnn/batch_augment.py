@@ -19,7 +19,7 @@ import numpy as np
 import scipy.signal
 import torch
 
-from .audio import SAMPLE_RATE
+from . import audio
 from .config import AugmentConfig
 
 LN_1000 = math.log(1000.0)  # amplitude decay of 60 dB, in nepers
@@ -222,10 +222,9 @@ class BatchAugmenter:
     """
 
     def __init__(self, cfg: AugmentConfig, noises: list[np.ndarray] | None = None,
-                 sample_rate: int = SAMPLE_RATE):
+                 sample_rate: int = audio.SAMPLE_RATE):
         self.cfg = cfg
-        self.noises = [torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in (noises or [])
-                       if len(x)]
+        self.noises = [np.asarray(x, dtype=np.float32) for x in (noises or []) if len(x)]
         self.sr = int(sample_rate)
         self._bank: dict[int, list[torch.Tensor]] = {}
 
@@ -286,7 +285,7 @@ class BatchAugmenter:
     def _tiled(self, n: int) -> list[torch.Tensor]:
         """The noises, each shorter than `n` samples repeated to at least `n`."""
         if n not in self._bank:
-            self._bank[n] = [x.repeat(-(-n // len(x))) if len(x) < n else x for x in self.noises]
+            self._bank[n] = [torch.from_numpy(audio.tile_to(x, n)) for x in self.noises]
         return self._bank[n]
 
 
