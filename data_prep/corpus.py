@@ -1,8 +1,11 @@
-"""The build-loop side of the completion rule (see `tdnn.data.corpus`): plan, write, mark done.
+"""The corpus build loop every `tdnn prepare` builder shares: plan, write, collect, mark done.
 
 `begin` removes what an earlier build recorded (and only that: never files the program did not
-make), records the new plan, and `finish` marks the corpus complete. Clips are written
-atomically; a full disk stops the build instead of leaving empty clips.
+make) and records the new plan; workers make items with `attempt` (a failed item is reported
+and the rest still built; a full disk stops the build instead of leaving empty clips); `collect`
+gathers their manifest rows and failures under one progress bar; `write_csv` writes the
+manifest and `finish` marks the corpus complete (see `tdnn.data.corpus`). Files are written
+atomically, so an interrupted build is simply run again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from pathlib import Path
 
 import soundfile as sf
+from tqdm import tqdm
 
 from tdnn.atomic import atomic_write_bytes, atomic_write_text
 from tdnn.data.corpus import DONE, PLAN
@@ -76,6 +80,43 @@ def write_wav(path: Path, wave, sample_rate: int) -> None:
     sf.write(buf, wave, sample_rate, subtype="PCM_16", format="WAV")
     data = buf.getvalue()
     atomic_write_bytes(path, lambda f: f.write(data), durable=False)
+
+
+def attempt(rel: str, make, rows: list[dict], failures: list[tuple[str, str]]) -> None:
+    """Append `make()`'s manifest row to `rows`; if it raises, append (rel, reason) to
+    `failures` and go on, except for errors that stop the whole build (`fatal`)."""
+    try:
+        rows.append(make())
+    except Exception as e:  # noqa: BLE001 - report the item, keep building the rest
+        if fatal(e):
+            raise
+        failures.append((rel, f"{type(e).__name__}: {e}"))
+
+
+def collect(results, total: int, desc: str, unit: str = "clip", progress: bool = True
+            ) -> tuple[list[dict], list[tuple[str, str]]]:
+    """All manifest rows and failures of the (rows, failures) pairs that `results` (the
+    workers, e.g. `espeak.map_processes`) yields, with a progress bar of `total` items."""
+    rows, failures = [], []
+    with tqdm(total=total, unit=unit, disable=not progress, desc=desc) as bar:
+        for r, f in results:
+            rows += r
+            failures += f
+            bar.update(len(r) + len(f))
+    return rows, failures
+
+
+def write_csv(path: Path, fields: list[str] | None, rows: list[dict]) -> None:
+    """Write a CSV file atomically: a header of `fields` (None: the first row's keys) and the
+    rows; an empty file when there are neither fields nor rows."""
+    if fields is None and not rows:
+        atomic_write_text(path, "")
+        return
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(fields if fields is not None else rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def fatal(error: Exception) -> bool:

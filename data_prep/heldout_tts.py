@@ -33,7 +33,6 @@ from tdnn import audio
 from tdnn.errors import UserError
 
 from . import corpus
-from .synth_commands import write_csv
 from .words import COMMANDS_10
 
 SAMPLE_RATE = 16000
@@ -149,7 +148,7 @@ def render(out: Path, words: list[str], seed: int = 0, overwrite: bool = False) 
                         corpus.write_wav(out / rel, np.clip(sound, -1, 1), SAMPLE_RATE)
                         rows.append({"file": rel, "word": word, "engine": voice.engine,
                                      "voice": voice.name, "variant": k, "condition": condition})
-    write_csv(out / "manifest.csv", list(rows[0]), rows)
+    corpus.write_csv(out / "manifest.csv", None, rows)
     corpus.finish(out)
     return len(rows)
 

@@ -14,20 +14,17 @@ Everything is drawn from `seed`: the same seed and options give identical files.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import soxr
-from tqdm import tqdm
 
-from tdnn import audio
 from tdnn.atomic import atomic_write_text
 from tdnn.errors import UserError
 
 from . import corpus, espeak, noise
+from .engines import trim
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
@@ -112,12 +109,6 @@ def make_speakers(n: int, seed: int, accents: list[str], variants: list[str]) ->
     return speakers
 
 
-def _trim(wave: np.ndarray) -> np.ndarray:
-    """The wave without leading/trailing parts more than TRIM_DB below its peak."""
-    first, end = audio.loud_span(wave, TRIM_DB)
-    return wave[first:end]
-
-
 def speak_word(word: str, speaker: Speaker, rng: np.random.Generator
                ) -> tuple[np.ndarray, int, int]:
     """The word by this speaker (rate/pitch jittered per clip), trimmed, at 16 kHz, <= 0.95 s.
@@ -130,7 +121,7 @@ def speak_word(word: str, speaker: Speaker, rng: np.random.Generator
     for _ in range(4):
         syn = espeak.synthesize(word, speaker.voice, rate=rate, pitch=pitch,
                                 pitch_range=speaker.pitch_range)
-        wave = _trim(soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE))
+        wave = trim(soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE), TRIM_DB)
         if len(wave) == 0:
             raise RuntimeError(f"eSpeak produced no audio for {word!r} with {speaker.voice}")
         if len(wave) <= limit or rate >= espeak.RATE_MAX:
@@ -173,21 +164,18 @@ def _speaker_clips(job: _Job) -> tuple[list[dict], list[tuple[str, str]]]:
     """Write every clip of one speaker; return manifest rows and (file, reason) failures."""
     rows, failures = [], []
     sp = job.speaker
+
+    def clip_row(word: str, rel: str, rng: np.random.Generator) -> dict:
+        clip, info = make_clip(word, sp, rng)
+        corpus.write_wav(Path(job.out) / rel, clip, SAMPLE_RATE)
+        return {"file": rel, "word": word, "speaker": sp.id, "accent": sp.accent,
+                "variant": sp.variant, "voice": sp.voice, "pitch_range": sp.pitch_range, **info}
+
     for w, word in enumerate(job.words):
         for n in range(job.repeats):
             rel = f"{word}/{sp.id}_nohash_{n}.wav"
             rng = np.random.default_rng([job.seed, 2, job.index, w, n])
-            try:
-                clip, info = make_clip(word, sp, rng)
-                corpus.write_wav(Path(job.out) / rel, clip, SAMPLE_RATE)
-            except Exception as e:  # noqa: BLE001 - report the clip, keep building the rest
-                if corpus.fatal(e):
-                    raise
-                failures.append((rel, f"{type(e).__name__}: {e}"))
-                continue
-            rows.append({"file": rel, "word": word, "speaker": sp.id, "accent": sp.accent,
-                         "variant": sp.variant, "voice": sp.voice,
-                         "pitch_range": sp.pitch_range, **info})
+            corpus.attempt(rel, lambda: clip_row(word, rel, rng), rows, failures)
     return rows, failures
 
 
@@ -218,15 +206,6 @@ def planned_files(speakers: list[Speaker], words: list[str], repeats: int,
                              "speakers.csv"]
 
 
-def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
-    """Write a CSV file atomically."""
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, repeats: int = 1,
           jobs: int = 2, noise_seconds: float = 60.0, progress: bool = True) -> dict:
     """Build the corpus in `out`; return a summary with counts and the failed clips.
@@ -237,22 +216,17 @@ def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, r
     for word in words:
         (out / word).mkdir(exist_ok=True)
     tasks = [_Job(str(out), sp, i, tuple(words), repeats, seed) for i, sp in enumerate(speakers)]
-    rows, failures = [], []
-    bar = tqdm(total=len(tasks) * len(words) * repeats, unit="clip", disable=not progress,
-               desc="synth-commands")
-    for r, f in espeak.map_processes(_speaker_clips, tasks, jobs):
-        rows += r
-        failures += f
-        bar.update(len(r) + len(f))
-    bar.close()
+    rows, failures = corpus.collect(espeak.map_processes(_speaker_clips, tasks, jobs),
+                                    len(tasks) * len(words) * repeats, "synth-commands",
+                                    progress=progress)
     if noise_seconds > 0:
         noise.write_noises(out / noise.FOLDER, noise_seconds, seed, SAMPLE_RATE, jobs)
     splits = write_split_lists(out, [r["file"] for r in rows])
     for r in rows:
         r["split"] = splits[r["file"]]
     rows.sort(key=lambda r: r["file"])
-    write_csv(out / "manifest.csv", list(MANIFEST_FIELDS), rows)
-    write_csv(out / "speakers.csv", list(asdict(speakers[0])) + ["voice"],
+    corpus.write_csv(out / "manifest.csv", list(MANIFEST_FIELDS), rows)
+    corpus.write_csv(out / "speakers.csv", list(asdict(speakers[0])) + ["voice"],
               [{**asdict(sp), "voice": sp.voice} for sp in speakers])
     corpus.finish(out)
     return {"clips": len(rows), "speakers": len(speakers), "words": len(words),

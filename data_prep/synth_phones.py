@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import soxr
 from scipy.signal import butter, sosfilt
-from tqdm import tqdm
 
 from tdnn.atomic import atomic_write_text
 
 from . import corpus, espeak, phonemap
 from .synth_commands import (FLOOR_BELOW_PEAK_DB, SAMPLE_RATE, Speaker, make_speakers, split_counts,
-                             write_csv, write_split_lists)
+                             write_split_lists)
 from .words import SENTENCE_WORDS
 
 SILENCE_DB = 55.0  # samples this far below the utterance peak are synthesiser silence
@@ -195,40 +194,37 @@ def _timit_speaker(job: _TimitJob) -> tuple[list[dict], list[tuple[str, str]]]:
     sp = job.speaker
     folder = Path(job.out) / job.split / job.region / job.code
     folder.mkdir(parents=True, exist_ok=True)
+
+    def utterance_row(k: int, rng: np.random.Generator, text: str) -> dict:
+        utt = f"SX{k + 1}"
+        rate = int(np.clip(sp.rate * rng.uniform(0.9, 1.1), 110, 260))
+        syn = espeak.synthesize(text, sp.voice, rate=rate, pitch=sp.pitch,
+                                pitch_range=sp.pitch_range)
+        wave = soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE)
+        segs = timit_segments(syn, wave, SAMPLE_RATE)
+        words = word_segments(syn, text, segs, SAMPLE_RATE)
+        lead, tail = (int(rng.uniform(*EDGE_SILENCE) * SAMPLE_RATE) for _ in range(2))
+        segs = pad_segments(segs, lead, tail)
+        words = [Segment(w.start + lead, w.end + lead, w.label) for w in words]
+        wave = np.concatenate([np.zeros(lead), wave, np.zeros(tail)])
+        level_db = rng.uniform(-12, -1)
+        gain = 10 ** (level_db / 20) / max(float(np.max(np.abs(wave))), 1e-6)
+        floor_db = level_db - rng.uniform(*FLOOR_BELOW_PEAK_DB)
+        floor = rng.standard_normal(len(wave)) * 10 ** (floor_db / 20)
+        corpus.write_wav(folder / f"{utt}.WAV", np.clip(wave * gain + floor, -1, 1), SAMPLE_RATE)
+        _write_lines(folder / f"{utt}.PHN", segs)
+        _write_lines(folder / f"{utt}.WRD", words)
+        atomic_write_text(folder / f"{utt}.TXT", f"0 {len(wave)} {text}\n", durable=False)
+        return {"utterance": f"{job.split}/{job.region}/{job.code}/{utt}", "speaker": job.code,
+                "split": job.split, "region": job.region, "accent": sp.accent,
+                "variant": sp.variant, "voice": sp.voice, "rate": rate, "pitch": sp.pitch,
+                "pitch_range": sp.pitch_range, "text": text}
+
     for k in range(job.sentences):
         rng = np.random.default_rng([job.seed, 3, job.index, k])
         text = sentence(rng)
-        utt = f"SX{k + 1}"
-        rel = f"{job.split}/{job.region}/{job.code}/{utt}"
-        try:
-            rate = int(np.clip(sp.rate * rng.uniform(0.9, 1.1), 110, 260))
-            syn = espeak.synthesize(text, sp.voice, rate=rate, pitch=sp.pitch,
-                                    pitch_range=sp.pitch_range)
-            wave = soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE)
-            segs = timit_segments(syn, wave, SAMPLE_RATE)
-            words = word_segments(syn, text, segs, SAMPLE_RATE)
-            lead, tail = (int(rng.uniform(*EDGE_SILENCE) * SAMPLE_RATE) for _ in range(2))
-            segs = pad_segments(segs, lead, tail)
-            words = [Segment(w.start + lead, w.end + lead, w.label) for w in words]
-            wave = np.concatenate([np.zeros(lead), wave, np.zeros(tail)])
-            level_db = rng.uniform(-12, -1)
-            gain = 10 ** (level_db / 20) / max(float(np.max(np.abs(wave))), 1e-6)
-            floor_db = level_db - rng.uniform(*FLOOR_BELOW_PEAK_DB)
-            floor = rng.standard_normal(len(wave)) * 10 ** (floor_db / 20)
-            corpus.write_wav(folder / f"{utt}.WAV", np.clip(wave * gain + floor, -1, 1),
-                             SAMPLE_RATE)
-            _write_lines(folder / f"{utt}.PHN", segs)
-            _write_lines(folder / f"{utt}.WRD", words)
-            atomic_write_text(folder / f"{utt}.TXT", f"0 {len(wave)} {text}\n", durable=False)
-        except Exception as e:  # noqa: BLE001 - report the utterance, keep building the rest
-            if corpus.fatal(e):
-                raise
-            failures.append((rel, f"{type(e).__name__}: {e}"))
-            continue
-        rows.append({"utterance": rel, "speaker": job.code, "split": job.split,
-                     "region": job.region, "accent": sp.accent, "variant": sp.variant,
-                     "voice": sp.voice, "rate": rate, "pitch": sp.pitch,
-                     "pitch_range": sp.pitch_range, "text": text})
+        corpus.attempt(f"{job.split}/{job.region}/{job.code}/SX{k + 1}",
+                       lambda: utterance_row(k, rng, text), rows, failures)
     return rows, failures
 
 
@@ -275,25 +271,12 @@ def build_timit(out: Path, n_speakers: int, sentences: int, seed: int, accents: 
     corpus.begin(out, [f"{t.split}/{t.region}/{t.code}/SX{k + 1}.{ext}" for t in tasks
                        for k in range(sentences) for ext in ("WAV", "PHN", "WRD", "TXT")]
                  + ["manifest.csv"])
-    rows, failures = [], []
-    bar = tqdm(total=len(tasks) * sentences, unit="utt", disable=not progress, desc="synth-phones")
-    for r, f in espeak.map_processes(_timit_speaker, tasks, jobs):
-        rows += r
-        failures += f
-        bar.update(len(r) + len(f))
-    bar.close()
-    _write_manifest(out / "manifest.csv", rows)
+    rows, failures = corpus.collect(espeak.map_processes(_timit_speaker, tasks, jobs),
+                                    len(tasks) * sentences, "synth-phones", "utt", progress)
+    corpus.write_csv(out / "manifest.csv", None, rows)
     corpus.finish(out)
     return {"utterances": len(rows), "speakers": len(speakers),
             "test_speakers": n_test, "failures": failures}
-
-
-def _write_manifest(path: Path, rows: list[dict]) -> None:
-    """Write the manifest CSV atomically (empty when there are no rows)."""
-    if rows:
-        write_csv(path, list(rows[0]), rows)
-    else:
-        atomic_write_text(path, "")
 
 
 # b/d/g x vowels (eSpeak mnemonics -> TIMIT symbol used in file names).
@@ -345,23 +328,21 @@ def syllable(consonant: str, vowel: str, speaker: Speaker, rng: np.random.Genera
 def _bdg_speaker(job: _BdgJob) -> tuple[list[dict], list[tuple[str, str]]]:
     rows, failures = [], []
     sp = job.speaker
+    def syllable_row(consonant: str, vowel: str, vname: str, rel: str,
+                     rng: np.random.Generator) -> dict:
+        clip, info = syllable(consonant, vowel, sp, rng)
+        corpus.write_wav(Path(job.out) / rel, clip, SAMPLE_RATE)
+        return {"file": rel, "consonant": consonant, "vowel": vname, "speaker": sp.id,
+                "accent": sp.accent, "variant": sp.variant, "voice": sp.voice, "pitch": sp.pitch,
+                "pitch_range": sp.pitch_range, **info}
+
     for c, consonant in enumerate(BDG_CONSONANTS):
         for v, (vowel, vname) in enumerate(BDG_VOWELS.items()):
             for n in range(job.repeats):
                 rel = f"{consonant}/{sp.id}_nohash_{vname}_{n}.wav"
                 rng = np.random.default_rng([job.seed, 5, job.index, c, v, n])
-                try:
-                    clip, info = syllable(consonant, vowel, sp, rng)
-                    corpus.write_wav(Path(job.out) / rel, clip, SAMPLE_RATE)
-                except Exception as e:  # noqa: BLE001 - report the clip, keep building the rest
-                    if corpus.fatal(e):
-                        raise
-                    failures.append((rel, f"{type(e).__name__}: {e}"))
-                    continue
-                rows.append({"file": rel, "consonant": consonant, "vowel": vname,
-                             "speaker": sp.id, "accent": sp.accent, "variant": sp.variant,
-                             "voice": sp.voice, "pitch": sp.pitch,
-                             "pitch_range": sp.pitch_range, **info})
+                corpus.attempt(rel, lambda: syllable_row(consonant, vowel, vname, rel, rng),
+                               rows, failures)
     return rows, failures
 
 
@@ -376,19 +357,14 @@ def build_bdg(out: Path, n_speakers: int, seed: int, accents: list[str], variant
                        for c in BDG_CONSONANTS for vname in BDG_VOWELS.values()
                        for n in range(repeats)]
                  + ["validation_list.txt", "testing_list.txt", "manifest.csv"])
-    rows, failures = [], []
     per = len(BDG_CONSONANTS) * len(BDG_VOWELS) * repeats
-    bar = tqdm(total=len(tasks) * per, unit="clip", disable=not progress, desc="synth-bdg")
-    for r, f in espeak.map_processes(_bdg_speaker, tasks, jobs):
-        rows += r
-        failures += f
-        bar.update(len(r) + len(f))
-    bar.close()
+    rows, failures = corpus.collect(espeak.map_processes(_bdg_speaker, tasks, jobs),
+                                    len(tasks) * per, "synth-bdg", progress=progress)
     splits = write_split_lists(out, [r["file"] for r in rows])
     for r in rows:
         r["split"] = splits[r["file"]]
     rows.sort(key=lambda r: r["file"])
-    _write_manifest(out / "manifest.csv", rows)
+    corpus.write_csv(out / "manifest.csv", None, rows)
     corpus.finish(out)
     return {"clips": len(rows), "speakers": len(speakers), "splits": split_counts(splits),
             "failures": failures}

@@ -15,7 +15,6 @@ run or another corpus with the same voices only places cached words into clips.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import multiprocessing
@@ -23,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from . import engines, espeak, noise, tts_cache
+from . import corpus, engines, espeak, noise, tts_cache
 from .synth_commands import CLIP_SAMPLES, SAMPLE_RATE, place_word, split_counts
 from .voice_sets import SPLIT_OF_SET
 
@@ -162,22 +160,14 @@ def build(out: Path, speakers: list[Speaker], takes: dict[str, list[dict]], word
         (out / word).mkdir(exist_ok=True)
     tasks = [_Job(str(out), str(cache), sp, tuple(words), json.dumps(takes[sp.id]), seed,
                   json.dumps(options)) for sp in speakers]
-    rows, failures = [], []
-    bar = tqdm(total=sum(len(takes[sp.id]) for sp in speakers) * len(words), unit="clip",
-               disable=not progress, desc="tts-commands")
-    for r, f in _run(tasks, jobs):
-        rows += r
-        failures += f
-        bar.update(len(r) + len(f))
-    bar.close()
+    rows, failures = corpus.collect(_run(tasks, jobs),
+                                    sum(len(takes[sp.id]) for sp in speakers) * len(words),
+                                    "tts-commands", progress=progress)
     if noise_seconds > 0:
         noise.write_noises(out / "_background_noise_", noise_seconds, seed, SAMPLE_RATE, jobs)
     write_lists(out, rows, split)
     rows.sort(key=lambda r: r["file"])
-    with open(out / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    corpus.write_csv(out / "manifest.csv", list(MANIFEST_FIELDS), rows)
     by_engine = {e: sum(1 for r in rows if r["engine"] == e) for e in dict.fromkeys(
         sp.engine for sp in speakers)}
     return {"clips": len(rows), "speakers": len(speakers), "words": len(words),

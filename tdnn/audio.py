@@ -138,11 +138,14 @@ def _wav_truncated(fd: int, size: int) -> bool:
 def random_slice(noises: list[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
     """`n` samples from a random one of `noises` at a random start (a noise shorter than `n` is
     tiled first): the background slice that augmentation, silence clips and streams mix in."""
-    noise = noises[rng.integers(len(noises))]
-    if len(noise) < n:
-        noise = np.tile(noise, -(-n // len(noise)))
+    noise = tile_to(noises[rng.integers(len(noises))], n)
     start = int(rng.integers(len(noise) - n + 1))
     return noise[start:start + n]
+
+
+def tile_to(noise: np.ndarray, n: int) -> np.ndarray:
+    """`noise` repeated end to end to at least `n` samples (itself when it is long enough)."""
+    return np.tile(noise, -(-n // len(noise))) if len(noise) < n else noise
 
 
 def loud_span(wave: np.ndarray, below_db: float) -> tuple[int, int]:

@@ -18,6 +18,8 @@ Waveform steps, in the order a recording meets them (each with its own probabili
              -> 16k) or a random low-pass made by resampling through a lower rate and back;
   gain       a random level change in dB.
 All randomness comes from the `rng` passed in, so one seed gives one result.
+`tdnn.batch_augment.BatchAugmenter` applies the same steps to a batch in torch (the trainer's
+path); the functions here are its per-clip reference.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tdnn import audio
 from tdnn.errors import UserError
 
 SAMPLE_RATE = 16000
@@ -75,12 +76,10 @@ def voice_tag(voice: str) -> str:
 
 
 def trim(wave: np.ndarray, below_peak_db: float = 40.0) -> np.ndarray:
-    """The wave without leading/trailing parts more than `below_peak_db` under its peak."""
-    peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
-    if peak == 0.0:
-        return wave[:0]
-    loud = np.flatnonzero(np.abs(wave) >= peak * 10 ** (-below_peak_db / 20))
-    return wave[loud[0]:loud[-1] + 1]
+    """The wave without leading/trailing parts more than `below_peak_db` under its peak
+    (`tdnn.audio.loud_span`); empty for a silent wave."""
+    first, end = audio.loud_span(wave, below_peak_db)
+    return wave[first:end]
 
 
 def fade(wave: np.ndarray, samples: int = 80) -> np.ndarray:

@@ -175,7 +175,7 @@ class ClipDataset(Dataset):
     slice of one at a random volume in [0, 1) (the reference's silence recipe). Randomness comes
     from `seed`, the epoch (`set_epoch`) and the item index, so a worker process gives the same
     clip as the main process. `augment(wave, rng)` (e.g. `tdnn.augment.Augmenter`) is applied
-    last. Labels outside `labels` map to `_unknown_` when that is a class.
+    last; without it clips come un-augmented, for `tdnn.batch_augment` to augment the batch. Labels outside `labels` map to `_unknown_` when that is a class.
     """
 
     def __init__(self, examples: list[Example], labels: list[str], clip_samples: int = 16000,
