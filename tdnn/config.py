@@ -412,6 +412,8 @@ class AugmentConfig:
     freq_mask_width: int = 8
     time_masks: int = 2
     time_mask_width: int = 10
+    batch: bool = True  # waveforms augmented per batch in torch (tdnn.batch_augment); false: per
+    #                     clip in numpy (tdnn.augment), as the Speech Commands figures were measured
 
     def __post_init__(self):
         """Reject probabilities outside [0, 1] (ConfigError naming the option)."""

@@ -2,9 +2,10 @@
 frontend that turns a batch of inputs into frames.
 
 Two sources share that interface:
-- `ClipData`: 1 s clips of a Speech Commands-layout corpus, read and augmented per clip, turned
-  into frames by the torch frontend batch by batch (or, with `data.feature_copies`, frames
-  computed once per clip and copy);
+- `ClipData`: 1 s clips of a Speech Commands-layout corpus, augmented per batch in torch
+  (`augment.batch`, drawn from a generator seeded per epoch) or per clip in numpy, turned into
+  frames by the torch frontend batch by batch (or, with `data.feature_copies`, frames computed
+  once per clip and copy);
 - `FeatureData`: features already in memory (the ablation, the phonemes recipe): clip tensors
   [N, D, L] with labels [N], or utterance lists of [D, L_i] with frame labels [L_i] (IGNORE
   where unlabelled), cropped at random to `crop` frames per utterance and epoch.
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .augment import Augmenter
+from .batch_augment import BatchAugmenter
 from .config import TrainConfig
 from .data import speech_commands as sc
 from .errors import UserError
@@ -53,6 +55,7 @@ class ClipData:
     n_unknown: int = 0
     copies: list[torch.utils.data.Dataset] = field(default_factory=list)
     workers: int = 0
+    augment: BatchAugmenter | None = None  # applied to each training batch of waveforms
 
     def epoch_indices(self, seed: int) -> list[int]:
         """Train items of one epoch: all of them, or all but a random draw of unknown clips."""
@@ -71,9 +74,13 @@ class ClipData:
         """This rank's (inputs, targets) batches of `epoch`, shuffled by `seed`."""
         self.train.set_epoch(epoch)
         train_set = self.copies[epoch % len(self.copies)] if self.copies else self.train
-        return iter(distributed.rank_loader(
+        loader = distributed.rank_loader(
             torch.utils.data.Subset(train_set, self.epoch_indices(seed)), batch_size, dinfo, seed,
-            drop_last=False, num_workers=0 if self.copies else self.workers))
+            drop_last=False, num_workers=0 if self.copies else self.workers)
+        if self.augment is None or self.copies:
+            return iter(loader)
+        gen = torch.Generator().manual_seed(seed + dinfo.rank)
+        return ((self.augment(waves, gen), targets) for waves, targets in loader)
 
     def cache(self, copies: int, batch_size: int, device, progress: bool = False,
               store: Path | None = None, key: dict | None = None) -> None:
@@ -83,10 +90,9 @@ class ClipData:
         so a resumed run loads what it computed before instead of computing it again."""
         started = time.perf_counter()
         args = (self.frontend, batch_size, device, self.workers, progress)
-        sets = [(self.train, k, f"train{k}") for k in range(copies)]
-        sets.append((self.validation, 0, "validation"))
-        done = [stored_features(ds, k, args, store, name, key) for ds, k, name in sets]
-        self.copies, self.validation = done[:-1], done[-1]
+        self.copies = [stored_features(self.train, k, (*args, self.augment), store, f"train{k}",
+                                       key) for k in range(copies)]
+        self.validation = stored_features(self.validation, 0, args, store, "validation", key)
         self.frontend = torch.nn.Identity()
         log.info("features cached: %d copies of %d training clips and %d validation clips in "
                  "%.1f s", copies, len(self.train), len(self.validation),
@@ -136,29 +142,37 @@ def clip_data(cfg: TrainConfig) -> ClipData:
     train_ex = sc.load_examples(root, "train", **common)
     for extra in d.extra_train:
         train_ex += sc.load_examples(sc.open_corpus(extra, d.cache_dir or None), "train", **common)
-    augmenter = Augmenter(cfg.augment, noises, cfg.frontend.sample_rate)
-    train = sc.ClipDataset(train_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
-                           augment=augmenter, seed=cfg.seed)
+    sr = cfg.frontend.sample_rate
+    per_clip = None if cfg.augment.batch else Augmenter(cfg.augment, noises, sr)
+    train = sc.ClipDataset(train_ex, labels, d.clip_samples, noises, sr, augment=per_clip,
+                           seed=cfg.seed)
     val = sc.ClipDataset(val_ex, labels, d.clip_samples, noises, cfg.frontend.sample_rate,
                          seed=cfg.seed + 1)
     unknown = ([i for i, ex in enumerate(train_ex) if ex.label == sc.UNKNOWN]
                if d.resample_unknown and d.task == 12 else [])
     n_known = sum(ex.label in sc.WORDS_10 for ex in train_ex)
     return ClipData(labels, train, val, Frontend(cfg.frontend), unknown,
-                    math.ceil(n_known * d.unknown_percentage / 100), workers=d.workers)
+                    math.ceil(n_known * d.unknown_percentage / 100), workers=d.workers,
+                    augment=BatchAugmenter(cfg.augment, noises, sr) if cfg.augment.batch else None)
 
 
 @torch.no_grad()
 def cache_features(dataset: sc.ClipDataset, epoch: int, frontend: torch.nn.Module,
-                   batch_size: int, device, workers: int = 0, progress: bool = False
-                   ) -> torch.utils.data.TensorDataset:
-    """(features [D, L], label) of every clip of `dataset` as drawn in `epoch`, computed once."""
+                   batch_size: int, device, workers: int = 0, progress: bool = False,
+                   augment: BatchAugmenter | None = None) -> torch.utils.data.TensorDataset:
+    """(features [D, L], label) of every clip of `dataset` as drawn in `epoch` (and, with
+    `augment`, augmented by it from a generator seeded by the dataset's seed and `epoch`),
+    computed once."""
     dataset.set_epoch(epoch)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
                                          num_workers=workers)
+    gen = torch.Generator().manual_seed(
+        int(np.random.SeedSequence([dataset.seed, epoch]).generate_state(1)[0]))
     feats, labels = [], []
     for waves, targets in tqdm(loader, desc=f"features (copy {epoch})", leave=False,
                                disable=not progress):
+        if augment is not None:
+            waves = augment(waves, gen)
         feats.append(frontend(waves.to(device)).cpu())
         labels.append(targets)
     return torch.utils.data.TensorDataset(torch.cat(feats), torch.cat(labels))
