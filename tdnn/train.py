@@ -119,7 +119,7 @@ def schedule_at(step: int, total: int, cfg: ScheduleConfig, lr: float
         return _onecycle(step, total, cfg.warmup, lr)
     warm = max(1, int(cfg.warmup * total))
     if step < warm:
-        return lr * (step + 1) / warm, None
+        return lr * ((step + 1) / warm), None
     progress = min(1.0, (step - warm) / max(1, total - warm))
     return lr * (cfg.final_lr + (1 - cfg.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))), None
 
