@@ -1,0 +1,136 @@
+"""The tables of docs/benchmarks.md, rendered from the committed JSON in bench/results/.
+
+    python bench/tables.py            # rewrite the tables between the doc's bench markers
+    python bench/tables.py --check    # exit 1 if the doc's tables differ from the JSON
+
+Each table sits between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in the doc, so every
+figure in it comes from one results file and a test (tests/test_bench_tables.py) keeps the two
+equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def _load(name: str) -> dict:
+    """One results file of bench/results."""
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; `align` holds '---' or '---:' per column."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def frontend_clips() -> str:
+    """In-memory clips: rates and ratios to librosa (bench/frontend.py)."""
+    rows = [[r["method"].replace("tdnn ", "tdnn `", 1).replace(" (", "` (", 1)
+             if r["method"].startswith("tdnn ") else r["method"],
+             f"{r['clips_per_s']:.0f}", f"{r['vs_librosa']:.2f}", f"{r['clips_per_cpu_s']:.0f}",
+             f"{r['vs_librosa_cpu']:.2f}"] for r in _load("frontend")["clips"]]
+    return _table(["method", "clips/s", "× librosa", "clips/CPU-s", "× librosa"],
+                  ["---", "---:", "---:", "---:", "---:"], rows)
+
+
+def frontend_files() -> str:
+    """WAV files end to end (bench/frontend.py)."""
+    rows = [[r["method"], f"{r['files_per_s']:.0f}", f"{r['vs_librosa']:.2f}",
+             f"{r['files_per_cpu_s']:.0f}", f"{r['vs_librosa_cpu']:.2f}"]
+            for r in _load("frontend")["files"]]
+    return _table(["method", "files/s", "× librosa", "files/CPU-s", "× librosa"],
+                  ["---", "---:", "---:", "---:", "---:"], rows)
+
+
+def inference_throughput() -> str:
+    """Eager and ONNX throughput and latency per model and thread count (bench/inference.py)."""
+    rows = []
+    for name, m in _load("inference")["models"].items():
+        for i, (threads, t) in enumerate(m["threads"].items()):
+            rows.append([name, f"{m['params']:,}" if not i else "",
+                         f"{m['macs_per_second'] / 1e6:.1f} M" if not i else "", threads,
+                         f"{t['eager_clips_per_s']:.0f}", f"{t['onnx_clips_per_s']:.0f}",
+                         f"{t['eager_latency_ms']:.2f}", f"{t['onnx_latency_ms']:.2f}"])
+    return _table(["model", "params", "MACs per s of audio", "threads", "eager clips/s",
+                   "ONNX clips/s", "eager latency ms", "ONNX latency ms"],
+                  ["---"] + ["---:"] * 7, rows)
+
+
+def inference_stream() -> str:
+    """Streaming real-time factors and latencies per model and chunk (bench/inference.py)."""
+    rows = [[name, f"{s['chunk_ms']:.0f}", f"{s['rtf']:.4f}", f"{s['cpu_rtf']:.4f}",
+             f"{s['lookahead_ms']:.0f}", f"{s['worst_latency_ms']:.0f}",
+             f"{m['sliding_window_rtf']:.3f}"]
+            for name, m in _load("inference")["models"].items() for s in m["stream"]]
+    return _table(["model", "chunk ms", "RTF wall", "RTF CPU", "look-ahead ms",
+                   "worst latency ms", "sliding-window RTF"], ["---"] + ["---:"] * 6, rows)
+
+
+def inference_versions() -> str:
+    """The library versions the inference figures were measured with."""
+    d = _load("inference")
+    return f"torch {d['torch']}, ONNX Runtime {d['onnxruntime']}"
+
+
+def embedding_costs() -> str:
+    """Per-clip costs of the speech_embedding arm's stages (bench/embedding.py)."""
+    ms = _load("embedding")["ms_per_clip"]
+    names = {"logmel_frontend": "log-mel frontend",
+             "embedding_frontend": "speech_embedding frontend (`melspectrogram.onnx` + "
+                                   "`embedding_model.onnx`)",
+             "augmentation": "waveform augmentation (recipe settings, no VTLP)",
+             "logmel_tdnn_step": "training step, recipe log-mel TDNN (87k parameters)",
+             "embed_tdnn_step": "training step, `kws_embed` TDNN (55k) on 13 x 96 frames"}
+    return _table(["per 1 s clip", "ms"], ["---", "---:"],
+                  [[names[k], f"{v:.2f}"] for k, v in ms.items()])
+
+
+TABLES = {"frontend-clips": frontend_clips, "frontend-files": frontend_files,
+          "inference-throughput": inference_throughput, "inference-stream": inference_stream,
+          "inference-versions": inference_versions, "embedding-costs": embedding_costs}
+
+
+def marked(name: str) -> re.Pattern:
+    """The doc's block for table `name`, markers included."""
+    return re.compile(rf"<!-- bench:{name} -->\n(.*?)\n<!-- /bench:{name} -->", re.S)
+
+
+def render(doc: str) -> str:
+    """`doc` with every marked block replaced by its table rendered from the JSON."""
+    for name, make in TABLES.items():
+        if not marked(name).search(doc):
+            raise SystemExit(f"{DOC}: no <!-- bench:{name} --> block; add the markers")
+        block = f"<!-- bench:{name} -->\n{make()}\n<!-- /bench:{name} -->"
+        doc = marked(name).sub(lambda _: block, doc)
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite the doc's tables, or with --check report whether they match the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
+    args = parser.parse_args(argv)
+    doc = DOC.read_text()
+    new = render(doc)
+    if args.check:
+        if new != doc:
+            print(f"{DOC}: tables differ from bench/results; run python bench/tables.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if new != doc:
+        DOC.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
