@@ -94,9 +94,26 @@ def embedding_costs() -> str:
                   [[names[k], f"{v:.2f}"] for k, v in ms.items()])
 
 
+def train_stages() -> str:
+    """Clips/s of each training stage, per clip (bench/train.py)."""
+    rows = [[r["stage"], f"{r['clips_per_s']:.0f}", f"{r['ms_per_clip']:.2f}",
+             f"{r['cpu_ms_per_clip']:.2f}"] for r in _load("train")["stages"]]
+    return _table(["stage", "clips/s (wall)", "ms/clip (wall)", "CPU ms/clip"],
+                  ["---", "---:", "---:", "---:"], rows)
+
+
+def train_ratios() -> str:
+    """Augmentation cost over the model step, per clip (bench/train.py)."""
+    rows = [[name, f"{r['wall']:.2f}", f"{r['cpu']:.2f}"]
+            for name, r in _load("train")["augmentation_over_model_step"].items()]
+    return _table(["augmentation", "÷ model step (wall)", "÷ model step (CPU)"],
+                  ["---", "---:", "---:"], rows)
+
+
 TABLES = {"frontend-clips": frontend_clips, "frontend-files": frontend_files,
           "inference-throughput": inference_throughput, "inference-stream": inference_stream,
-          "inference-versions": inference_versions, "embedding-costs": embedding_costs}
+          "inference-versions": inference_versions, "embedding-costs": embedding_costs,
+          "train-stages": train_stages, "train-ratios": train_ratios}
 
 
 def marked(name: str) -> re.Pattern:
