@@ -127,3 +127,15 @@ def frame_report(preds: Sequence[Sequence], refs: Sequence[Sequence],
         "per": phone_error_rate(preds, refs),
         "boundary": {f"pm{t}": v for t, v in boundary_scores(preds, refs, tolerances).items()},
     }
+
+
+def logits_report(logits: Sequence[np.ndarray], refs: Sequence[Sequence], smooth: int = 5
+                  ) -> tuple[dict, dict, list[np.ndarray]]:
+    """`frame_report` of per-utterance logits [C, L_i] read raw (argmax per frame) and smoothed
+    (posteriors averaged over `smooth` frames first), and the posteriors [C, L_i] themselves."""
+    posts = []
+    for lg in logits:
+        e = np.exp(lg - lg.max(0, keepdims=True))
+        posts.append(e / e.sum(0, keepdims=True))
+    raw = frame_report([p.argmax(0) for p in posts], refs)
+    return raw, frame_report([smoothed_labels(p, smooth) for p in posts], refs), posts

@@ -96,7 +96,6 @@ def stage_data(cfg: PhonemesConfig, args) -> tuple[Path, Path, int]:
 def stage_phones(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
     """Stage 1: train the frame-head TDNN and score frames, phones and boundaries."""
     import numpy as np
-    import torch
     from tdnn import framemetrics
     from tdnn.experiments import probes, tasks
     from tdnn.models import summary
@@ -111,12 +110,10 @@ def stage_phones(cfg: PhonemesConfig, root: Path, out: Path) -> dict:
     t0 = time.time()
     model, fitted = train_run(tcfg, task, out / "phones")
     train_s = time.time() - t0
-    logits = predict_features(model, task.x_test)
     refs = [y.numpy() for y in task.y_test]
-    report = framemetrics.frame_report([lg.argmax(0) for lg in logits], refs)
-    post = [torch.from_numpy(lg).softmax(0).numpy() for lg in logits]
-    report["smoothed"] = framemetrics.frame_report(
-        [framemetrics.smoothed_labels(p, cfg.smooth_frames) for p in post], refs)
+    report, smoothed, post = framemetrics.logits_report(predict_features(model, task.x_test),
+                                                        refs, cfg.smooth_frames)
+    report["smoothed"] = smoothed
     blur = probes.boundary_posteriors(post, refs, window=6)
     _plot_boundary(blur, out / "phones_boundary_posteriors.png")
     return {**report, "smooth_frames": cfg.smooth_frames, "data": task.info,
