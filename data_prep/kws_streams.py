@@ -73,7 +73,8 @@ def sentence(rng: np.random.Generator) -> str:
 
 
 def utterance_text(kind: str, rng: np.random.Generator) -> tuple[str, str | None]:
-    """(text, keyword in it or None) for an utterance of kind keyword/hard/sentence."""
+    """(text, its keyword or hard-negative word, None for a sentence) for an utterance of kind
+    keyword/hard/sentence."""
     if kind == "sentence":
         return sentence(rng), None
     word = (WORDS_10[rng.integers(len(WORDS_10))] if kind == "keyword"
@@ -81,7 +82,7 @@ def utterance_text(kind: str, rng: np.random.Generator) -> tuple[str, str | None
     text = CARRIERS[rng.integers(len(CARRIERS))].format(word)
     if rng.random() < 0.3:  # between other speech
         text = f"{sentence(rng)}, {text}" if rng.random() < 0.5 else f"{text}, {sentence(rng)}"
-    return text, (word if kind == "keyword" else None)
+    return text, word
 
 
 def word_span(syn: espeak.Synthesis, text: str, word: str) -> tuple[int, int]:
@@ -94,17 +95,17 @@ def word_span(syn: espeak.Synthesis, text: str, word: str) -> tuple[int, int]:
     return min(s for s, _ in spans), max(e for _, e in spans)
 
 
-def speak(text: str, keyword: str | None, speaker, rng: np.random.Generator
+def speak(text: str, word: str | None, speaker, rng: np.random.Generator
           ) -> tuple[np.ndarray, tuple[int, int] | None]:
-    """The utterance at 16 kHz and, when it holds a keyword, the keyword's sample span."""
+    """The utterance at 16 kHz and the sample span of `word` in it (None without a word)."""
     import soxr
     rate = int(np.clip(speaker.rate * rng.uniform(0.9, 1.1), espeak.RATE_MIN, 260))
     syn = espeak.synthesize(text, speaker.voice, rate=rate, pitch=speaker.pitch,
                             pitch_range=speaker.pitch_range, seed=int(rng.integers(2**31)))
     wave = soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE).astype(np.float64)
-    if keyword is None:
+    if word is None:
         return wave, None
-    a, b = word_span(syn, text, keyword)
+    a, b = word_span(syn, text, word)
     scale = SAMPLE_RATE / syn.sample_rate
     return wave, (int(a * scale), min(len(wave), int(np.ceil(b * scale))))
 
@@ -118,14 +119,15 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
     t = int(rng.uniform(*gap) * SAMPLE_RATE)
     while True:
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
-        text, keyword = utterance_text(kind, rng)
-        wave, span = speak(text, keyword, speakers[rng.integers(len(speakers))], rng)
+        text, word = utterance_text(kind, rng)
+        wave, span = speak(text, word if kind == "keyword" else None,
+                           speakers[rng.integers(len(speakers))], rng)
         if t + len(wave) > n:
             return track, events
         peak = np.max(np.abs(wave)) or 1.0
         track[t:t + len(wave)] += wave / peak * 10 ** (rng.uniform(-12, 0) / 20)
-        if span is not None:
-            events.append((keyword, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE))
+        if kind == "keyword":
+            events.append((word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE))
         t += len(wave) + int(rng.uniform(*gap) * SAMPLE_RATE)
 
 

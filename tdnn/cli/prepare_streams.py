@@ -29,7 +29,7 @@ FMT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def register(sub) -> None:
-    """Add `kws-streams` to the `tdnn prepare` subparsers."""
+    """Add `kws-streams` and `stream-clips` to the `tdnn prepare` subparsers."""
     p = sub.add_parser("kws-streams", formatter_class=FMT, description=__doc__,
                        help="long keyword and negative streams with a reference list")
     p.add_argument("--out", type=Path, required=True,
@@ -54,6 +54,37 @@ def register(sub) -> None:
                    help="worker processes (one stream each)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    c = sub.add_parser("stream-clips", formatter_class=FMT,
+                       help="stream-like 1 s training clips (Speech Commands layout)",
+                       description="1 s windows cut from eSpeak NG utterances as a streaming "
+                                   "detector sees them: keywords in carrier phrases and next to "
+                                   "other speech, look-alike words, keyword-free speech and "
+                                   "keywords cut by the window edge as _unknown_ "
+                                   "(data_prep/stream_clips.py). Train-set voices only; add the "
+                                   "folder to training with --set data.extra_train=[DIR].")
+    c.add_argument("--out", type=Path, required=True, help="folder to create (new or empty)")
+    c.add_argument("--speakers", type=int, default=150,
+                   help="train-set speakers, 65 clips each")
+    c.add_argument("--seed", type=int, default=0, help="random seed; same seed = same clips")
+    c.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="worker processes")
+    c.set_defaults(func=run_clips)
+
+
+def run_clips(args) -> int:
+    """Build the stream-like clip corpus."""
+    from data_prep import stream_clips
+
+    from .build_report import report_build
+    if args.speakers < 1:
+        raise UserError(f"--speakers {args.speakers}: use at least 1")
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: use at least 1")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise UserError(f"--out {args.out}: exists and is not an empty folder; name a new one")
+    t0 = time.time()
+    summary = stream_clips.build(args.out, args.speakers, args.seed, args.jobs)
+    return report_build("stream-clips", args.out, summary, time.time() - t0)
 
 
 def check(args) -> None:
