@@ -63,7 +63,7 @@ def read_reference(path: str | Path) -> list[Event]:
     path = Path(path)
     if not path.is_file():
         raise LayoutError(f"{path}: reference list not found; build streams with "
-                          "`python -m data_prep.synth_streams` or write file,label,start,end rows")
+                          "`tdnn prepare kws-streams` or write file,label,start,end rows")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     try:
@@ -366,8 +366,17 @@ def _counts(detections: dict[str, list[Detection]], events: list[Event], toleran
 
 
 def det_sweep(cands: Candidates, events: list[Event], seconds: float, refractory: float = 1.0,
-              tolerance: float = 1.0, grid: np.ndarray = THRESHOLDS) -> list[tuple[float, Score]]:
-    """(threshold, Score) for one threshold shared by every keyword, over the grid."""
+              tolerance: float = 1.0, grid: np.ndarray = THRESHOLDS,
+              max_fa_per_hour: float = 300.0) -> list[tuple[float, Score]]:
+    """(threshold, Score) for one threshold shared by every keyword, in grid order, from the
+    highest threshold down until false alarms pass `max_fa_per_hour` (and 100 in all): lower
+    thresholds only add false alarms, and cost the most to count."""
     labels = sorted({lab for by_kw in cands.values() for lab in by_kw})
-    return [(float(th), score(detections_at(cands, dict.fromkeys(labels, float(th)), refractory),
-                              events, seconds, tolerance)) for th in grid]
+    out = []
+    for th in sorted(grid, reverse=True):
+        s = score(detections_at(cands, dict.fromkeys(labels, float(th)), refractory), events,
+                  seconds, tolerance)
+        out.append((float(th), s))
+        if s.false_alarms > max(100, max_fa_per_hour * seconds / 3600.0):
+            break
+    return out[::-1]
