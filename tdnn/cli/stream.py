@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                     "probability). INPUT '-' reads raw 16-bit little-endian mono PCM at the model's "
                     "rate from stdin. With --eval DIR, score the streams listed in "
                     "DIR/reference.csv (from `tdnn prepare kws-streams`): misses at 0.5/1/10 false "
-                    "alarms per hour of negative audio with exact 95%% intervals, a DET curve, "
+                    "alarms per hour of negative audio with exact 95% intervals, a DET curve, "
                     "and thresholds.json (per-keyword thresholds for each budget, chosen on DIR) "
                     "in --out. Choose thresholds on dev streams, then pass --thresholds to "
                     "detect with them or to score test streams with them.",
