@@ -1,11 +1,11 @@
-"""Keyword spotting on long synthetic streams for several trained runs: hits and false alarms per
-hour at a threshold, miss rates at fixed false-alarm rates, and one DET plot with every run.
-Each run is scored twice: 'stream' (the chunked detector: trunk run once over the stream, head
-over the last clip-long window) and 'window' (baseline: each clip-long window of audio every
-100 ms classified as an isolated training clip).
+"""Keyword spotting on long streams for several trained runs: per-keyword thresholds chosen on
+dev streams for 0.5 / 1 / 10 false alarms per hour, then the test streams scored once with
+those thresholds; misses with Clopper-Pearson 95% intervals, false alarms per hour of negative
+audio with exact Poisson intervals, and one DET plot (operating points marked).
 
-    python -m data_prep.synth_streams --corpus DATA --out STREAMS
-    python bench/stream_eval.py --streams STREAMS RUN [RUN ...]
+    tdnn prepare kws-streams --out DEV --voices dev --seed 0
+    tdnn prepare kws-streams --out TEST --voices test --seed 1
+    python bench/stream_eval.py --dev DEV --test TEST RUN [RUN ...]
 
 Writes bench/results/stream.json and bench/results/stream_det.png (see --out, --plot).
 """
@@ -19,64 +19,70 @@ from pathlib import Path
 
 import torch
 
-from tdnn.inference import evaluate_streams
-from tdnn.models import summary
+from tdnn.inference import BUDGETS, evaluate_streams
 from tdnn.runs import load_run
 from tdnn.streams import plot_det
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def miss_at(det: dict, fa_per_hour: float) -> float | None:
-    """Lowest miss rate over the thresholds whose false alarms per hour are <= `fa_per_hour`."""
-    ok = [m for m, f in zip(det["miss_rate"], det["fa_per_hour"]) if f <= fa_per_hour]
-    return min(ok) if ok else None
+def pct(p: dict) -> str:
+    """Miss rate of an operating point with its interval, e.g. '12.0% [9.1, 15.5]'."""
+    lo, hi = p["miss_ci"]
+    return f"{100 * p['miss_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def rate(p: dict) -> str:
+    """False alarms per hour of an operating point with its interval."""
+    lo, hi = p["fa_per_hour_ci"]
+    return f"{p['fa_per_hour']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def row(name: str, split: str, m: dict, points: dict) -> str:
+    """One markdown table row: misses and false alarms at each budget."""
+    cells = [f"{pct(points[f'{b:g}'])} / {rate(points[f'{b:g}'])}" for b in BUDGETS]
+    return (f"| {name} | {split} | {m['negative_hours']:.2f} | {m['keywords']} | "
+            + " | ".join(cells) + " |")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="run folders to compare")
-    p.add_argument("--streams", type=Path, required=True, help="folder with reference.csv")
-    p.add_argument("--threshold", type=float, default=0.8, help="operating threshold")
+    p.add_argument("--dev", type=Path, required=True, help="dev streams (thresholds chosen here)")
+    p.add_argument("--test", type=Path, default=None, help="test streams (scored once)")
     p.add_argument("--refractory", type=float, default=1.0, help="seconds, per keyword")
     p.add_argument("--tolerance", type=float, default=1.0, help="seconds after a word's end")
     p.add_argument("--out", type=Path, default=RESULTS / "stream.json")
     p.add_argument("--plot", type=Path, default=RESULTS / "stream_det.png")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    results, curves = {"command": " ".join(["python bench/stream_eval.py", *sys.argv[1:]]),
-                       "streams": str(args.streams), "runs": {}}, {}
-    print("| run | scoring | causal | look-ahead ms | val acc | hits | FA/h | miss @ 100 FA/h | "
-          "miss @ 10 FA/h | miss @ 1 FA/h |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for run_dir, windowed in ((r, w) for r in args.runs for w in (False, True)):
+    results = {"command": " ".join(["python bench/stream_eval.py", *sys.argv[1:]]),
+               "dev": str(args.dev), "test": str(args.test) if args.test else None,
+               "budgets_fa_per_hour": list(BUDGETS), "runs": {}}
+    curves, marks = {}, {}
+    print("| run | streams | negative h | keywords | "
+          + " | ".join(f"miss / FA/h @ {b:g} FA/h" for b in BUDGETS) + " |")
+    print("|---|---|---:|---:|" + "---|" * len(BUDGETS))
+    for run_dir in args.runs:
         run = load_run(run_dir)
-        metrics, _ = evaluate_streams(run, args.streams, args.threshold, args.refractory,
-                                      args.tolerance, windowed)
-        info = summary(run.model, run.frontend.dim, run.frontend.frame_rate)
-        best = json.loads((run_dir / "metrics.json").read_text()).get("best") or {}
-        mode = "window" if windowed else "stream"
-        row = {"scoring": mode, "causal": run.model.config.causal,
-               "lookahead_ms": info["lookahead_ms"], "val_accuracy": best.get("val_accuracy"),
-               **metrics, "miss_at_100_fa_per_hour": miss_at(metrics["det"], 100.0),
-               "miss_at_10_fa_per_hour": miss_at(metrics["det"], 10.0),
-               "miss_at_1_fa_per_hour": miss_at(metrics["det"], 1.0)}
-        name = f"{run_dir.name} ({mode})"
-        results["runs"][name] = row
-        curves[name] = metrics["det"]
-
-        def pct(x):
-            return "-" if x is None else f"{100 * x:.1f}%"
-        print(f"| {run_dir.name} | {mode} | {row['causal']} | {row['lookahead_ms']:.0f} | "
-              f"{pct(row['val_accuracy'])} | {row['hits']}/{row['keywords']} | "
-              f"{row['fa_per_hour']:.1f} | {pct(row['miss_at_100_fa_per_hour'])} | "
-              f"{pct(row['miss_at_10_fa_per_hour'])} | "
-              f"{pct(row['miss_at_1_fa_per_hour'])} |")
-    hours = next(iter(results["runs"].values()))["hours"]
+        dev, _ = evaluate_streams(run, args.dev, 0.8, args.refractory, args.tolerance)
+        entry = {"dev": dev}
+        curves[f"{run_dir.name} dev"] = dev["det"]
+        print(row(run_dir.name, "dev (thresholds chosen here)", dev, dev["operating_points"]))
+        if args.test is not None:
+            given = {b: pt["thresholds"] for b, pt in dev["operating_points"].items()}
+            test, _ = evaluate_streams(run, args.test, 0.8, args.refractory, args.tolerance,
+                                       given=given)
+            entry["test"] = test
+            curves[f"{run_dir.name} test"] = test["det"]
+            for b, pt in test["given_thresholds"].items():
+                marks[f"{run_dir.name} {b}/h"] = (pt["fa_per_hour"], pt["miss_rate"])
+            print(row(run_dir.name, "test (dev thresholds)", test, test["given_thresholds"]))
+        results["runs"][run_dir.name] = entry
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
-    plot_det(curves, args.plot, title=f"{hours * 60:.0f} min of streams, "
-                                      f"{next(iter(results['runs'].values()))['keywords']} keywords")
+    args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    plot_det(curves, args.plot, title="DET on keyword streams (o: test, dev thresholds)",
+             points=marks)
     print(f"\nwrote {args.out} and {args.plot}")
     return 0
 

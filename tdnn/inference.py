@@ -444,13 +444,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class Detector:
     """Keyword detections from a stream of class probabilities: fires when the most probable
-    keyword class (not silence or unknown) reaches `threshold`, then that keyword stays silent
+    keyword class (not silence or unknown) reaches its threshold, then that keyword stays silent
     for `refractory` seconds (one utterance fires once; another keyword may still fire).
-    Stateful, so feeding the scores in pieces fires exactly as feeding them at once."""
+    `threshold` is one probability for every keyword or a {keyword: probability} map (from a
+    thresholds file). Stateful, so feeding the scores in pieces fires exactly as feeding them at
+    once."""
 
-    def __init__(self, labels: list[str], threshold: float = 0.8, refractory: float = 1.0):
-        if not 0.0 < threshold <= 1.0:
-            raise UserError(f"--threshold {threshold}: use a probability in (0, 1]")
+    def __init__(self, labels: list[str], threshold: float | dict[str, float] = 0.8,
+                 refractory: float = 1.0):
         if refractory < 0:
             raise UserError(f"--refractory {refractory}: use a number of seconds >= 0")
         self.labels = list(labels)
@@ -458,7 +459,21 @@ class Detector:
                                   if lab not in (SILENCE, UNKNOWN)])
         if not len(self.keywords):
             raise UserError("the model has no keyword classes (only silence/unknown)")
-        self.threshold, self.refractory = threshold, refractory
+        names = [self.labels[k] for k in self.keywords]
+        if isinstance(threshold, dict):
+            missing = [n for n in names if n not in threshold]
+            if missing:
+                raise UserError(f"thresholds: no threshold for keyword(s) {', '.join(missing)}")
+            values = [float(threshold[n]) for n in names]
+        else:
+            if not 0.0 < threshold <= 1.0:
+                raise UserError(f"--threshold {threshold}: use a probability in (0, 1]")
+            values = [float(threshold)] * len(names)
+        for n, v in zip(names, values):
+            if not 0.0 < v <= 1.0:
+                raise UserError(f"threshold {v} for '{n}': use a probability in (0, 1]")
+        self.thresholds = np.array(values)
+        self.refractory = refractory
         self.last_fire = np.full(len(self.keywords), -math.inf)
 
     def __call__(self, times: np.ndarray, probs: np.ndarray) -> list[Detection]:
@@ -470,13 +485,14 @@ class Detector:
         best = kw.argmax(axis=1)
         best_p = kw[np.arange(len(kw)), best]
         for t, j, p in zip(times, best, best_p):
-            if p >= self.threshold and t - self.last_fire[j] >= self.refractory:
+            if p >= self.thresholds[j] and t - self.last_fire[j] >= self.refractory:
                 out.append(Detection(float(t), self.labels[self.keywords[j]], float(p)))
                 self.last_fire[j] = t
         return out
 
 
-def detect(labels: list[str], times: np.ndarray, probs: np.ndarray, threshold: float = 0.8,
+def detect(labels: list[str], times: np.ndarray, probs: np.ndarray,
+           threshold: float | dict[str, float] = 0.8,
            refractory: float = 1.0) -> list[Detection]:
     """Detections over a whole score track (one fresh Detector)."""
     return Detector(labels, threshold, refractory)(times, probs)
@@ -484,37 +500,69 @@ def detect(labels: list[str], times: np.ndarray, probs: np.ndarray, threshold: f
 
 # ---------------------------------------------------------------- evaluation on streams
 
-DET_THRESHOLDS = np.round(np.linspace(0.05, 0.99, 48), 4)
+BUDGETS = (0.5, 1.0, 10.0)  # false alarms per hour at which `tdnn stream --eval` reports misses
 
 
-def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory: float = 1.0,
-                     tolerance: float = 1.0, windowed: bool = False
-                     ) -> tuple[dict, dict[str, list[Detection]]]:
-    """Detect keywords in the streams of `folder` (its reference.csv and stream WAVs) and score
-    them: counts and rates at `threshold`, plus a DET sweep over thresholds. Scores come from
-    `offline_scores`, which equal the chunked ones (or, with `windowed`, from the
-    `window_scores` baseline). Returns (metrics, detections per file)."""
+def stream_tracks(run, folder: str | Path, windowed: bool = False):
+    """Score every stream of `folder` (its reference.csv and stream WAVs): the reference events,
+    each stream's keyword candidates (`streams.keyword_candidates`) and its length in seconds.
+    Scores come from `offline_scores`, which equal the chunked ones (or, with `windowed`, from
+    the `window_scores` baseline)."""
     from . import streams
 
     folder = Path(folder)
     events = streams.read_reference(folder / streams.REFERENCE)
     files = sorted({e.file for e in events} | {p.name for p in folder.glob("stream_*.wav")})
-    tracks, seconds = {}, 0.0
+    keywords = [i for i, lab in enumerate(run.labels) if lab not in (SILENCE, UNKNOWN)]
+    cands, durations = {}, {}
     for name in files:
         wave = audio.load(folder / name, run.sample_rate)
-        seconds += len(wave) / run.sample_rate
+        durations[name] = len(wave) / run.sample_rate
         scorer = window_scores if windowed else offline_scores
         times, logits = scorer(run.model, run.frontend, wave, run.clip_samples)
-        tracks[name] = (times, softmax(logits))
+        cands[name] = streams.keyword_candidates(times, softmax(logits), run.labels, keywords)
+    return events, cands, durations
 
-    def detections(th: float) -> dict[str, list[Detection]]:
-        return {n: detect(run.labels, t, p, th, refractory) for n, (t, p) in tracks.items()}
 
-    sweep = [(float(t), streams.score(detections(t), events, seconds, tolerance))
-             for t in DET_THRESHOLDS]
-    chosen = detections(threshold)
-    at = streams.score(chosen, events, seconds, tolerance)
+def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory: float = 1.0,
+                     tolerance: float = 1.0, windowed: bool = False,
+                     budgets: tuple[float, ...] = BUDGETS, given: dict | None = None
+                     ) -> tuple[dict, dict[str, list[Detection]]]:
+    """Detect keywords in the streams of `folder` and score them: counts at one shared
+    `threshold`, a DET sweep of shared thresholds, and for each false-alarm budget the
+    per-keyword thresholds chosen on these streams with the misses and false alarms they give
+    (exact intervals). `given` ({budget: {keyword: threshold}}, from a thresholds file chosen on
+    other streams) is scored as well: the honest figures for a test set. Returns (metrics,
+    detections per file: at the first given budget, else at `threshold`)."""
+    from . import streams
+
+    Detector(run.labels, threshold, refractory)  # checks the options
+    events, cands, durations = stream_tracks(run, folder, windowed)
+    seconds = sum(durations.values())
+    negative_s = streams.negative_seconds(events, durations, tolerance)
+    labels = [lab for lab in run.labels if lab not in (SILENCE, UNKNOWN)]
+    shared = dict.fromkeys(labels, threshold)
+    at = streams.score(streams.detections_at(cands, shared, refractory), events, seconds, tolerance)
+    sweep = streams.det_sweep(cands, events, seconds, refractory, tolerance)
+
+    def point(ths: dict[str, float]) -> dict:
+        dets = streams.detections_at(cands, ths, refractory)
+        return {"thresholds": ths, **streams.operating_point(dets, events, negative_s, tolerance)}
+
+    chosen_here = {_key(b): point(streams.choose_thresholds(cands, events, negative_s, b,
+                                                            refractory, tolerance))
+                   for b in budgets}
     metrics = {"threshold": threshold, "refractory": refractory, "tolerance": tolerance,
-               "streams": len(files), "keywords": len(events), **at.as_dict(),
-               "det": streams.det_points(sweep)}
-    return metrics, chosen
+               "streams": len(cands), "keywords": len(events), **at.as_dict(),
+               "negative_hours": negative_s / 3600.0, "det": streams.det_points(sweep),
+               "operating_points": chosen_here}
+    if given:
+        metrics["given_thresholds"] = {_key(float(b)): point(ths) for b, ths in given.items()}
+        first = next(iter(given.values()))
+        return metrics, streams.detections_at(cands, first, refractory)
+    return metrics, streams.detections_at(cands, shared, refractory)
+
+
+def _key(budget: float) -> str:
+    """A budget as a JSON key: '0.5', '1', '10'."""
+    return f"{budget:g}"

@@ -6,17 +6,23 @@ detection `(time, label, score)` is a hit when it has the event's label and fall
 `[start, end + tolerance]` (a detector fires once it has heard the word, so after its start and
 at most `tolerance` after its end); each event is hit at most once, and every detection that hits
 no event is a false alarm (a repeat on an already-hit event included).
+
+Operating points: per-keyword thresholds chosen for a false-alarm budget (`choose_thresholds`),
+with exact confidence intervals for the miss rate (Clopper-Pearson) and the false-alarm rate
+(Poisson), and the hours of negative audio (outside every keyword's window) behind the rate.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import LayoutError
+from .errors import LayoutError, UserError
 
 REFERENCE = "reference.csv"
 REF_FIELDS = ["file", "label", "start", "end"]
@@ -42,12 +48,14 @@ class Detection:
 
 
 def write_reference(events: list[Event], path: str | Path) -> None:
-    """Write events as `file,label,start,end` CSV rows."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(REF_FIELDS)
-        for e in events:
-            w.writerow([e.file, e.label, f"{e.start:.4f}", f"{e.end:.4f}"])
+    """Write events as `file,label,start,end` CSV rows (atomically)."""
+    from .atomic import atomic_write_text
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(REF_FIELDS)
+    for e in events:
+        w.writerow([e.file, e.label, f"{e.start:.4f}", f"{e.end:.4f}"])
+    atomic_write_text(path, buf.getvalue())
 
 
 def read_reference(path: str | Path) -> list[Event]:
@@ -55,13 +63,46 @@ def read_reference(path: str | Path) -> list[Event]:
     path = Path(path)
     if not path.is_file():
         raise LayoutError(f"{path}: reference list not found; build streams with "
-                          "`python -m data_prep.synth_streams` or write file,label,start,end rows")
+                          "`tdnn prepare kws-streams` or write file,label,start,end rows")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     try:
         return [Event(r["file"], r["label"], float(r["start"]), float(r["end"])) for r in rows]
     except (KeyError, TypeError, ValueError):
         raise LayoutError(f"{path}: expected a CSV with columns {','.join(REF_FIELDS)}") from None
+
+
+def write_thresholds(path: str | Path, budgets: dict[str, dict[str, float]], refractory: float,
+                     default: str, chosen_on: str, negative_hours: float) -> None:
+    """Write per-keyword thresholds for each false-alarm budget (a thresholds file)."""
+    from .atomic import atomic_write_text
+    doc = {"chosen_on": chosen_on, "negative_hours": negative_hours, "refractory": refractory,
+           "default_fa_per_hour": default, "fa_per_hour": budgets}
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def read_thresholds(path: str | Path, fa_per_hour: float | None = None
+                    ) -> tuple[dict[str, dict[str, float]], str, float]:
+    """A thresholds file: ({budget: {keyword: threshold}}, the budget to use, its refractory
+    time). `fa_per_hour` picks a budget (else the file's default); UserError naming the file."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        budgets = {str(b): {k: float(v) for k, v in ths.items()}
+                   for b, ths in doc["fa_per_hour"].items()}
+        use, refractory = str(doc["default_fa_per_hour"]), float(doc["refractory"])
+    except FileNotFoundError:
+        raise UserError(f"--thresholds {path}: file not found; write one with "
+                        "`tdnn stream RUN --eval DEV --out DIR` (DIR/thresholds.json)") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"--thresholds {path}: not a thresholds file written by "
+                        "`tdnn stream --eval`") from None
+    if fa_per_hour is not None:
+        use = f"{fa_per_hour:g}"
+        if use not in budgets:
+            raise UserError(f"--fa-per-hour {fa_per_hour:g}: {path} has thresholds for "
+                            f"{', '.join(budgets)} false alarms per hour only")
+    return budgets, use, refractory
 
 
 @dataclass
@@ -124,6 +165,87 @@ def score(detections: dict[str, list[Detection]], events: list[Event], seconds: 
     return Score(hits, len(events) - hits, fas, seconds / 3600.0)
 
 
+def count_by_label(detections: dict[str, list[Detection]], events: list[Event],
+                   tolerance: float = 1.0) -> dict[str, tuple[int, int, int]]:
+    """(hits, events, false alarms) per keyword label over streams keyed by file name."""
+    labels = sorted({e.label for e in events} | {d.label for ds in detections.values() for d in ds})
+    out = {}
+    for lab in labels:
+        ev = [e for e in events if e.label == lab]
+        det = {n: [d for d in ds if d.label == lab] for n, ds in detections.items()}
+        s = score(det, ev, 0.0, tolerance)
+        out[lab] = (s.hits, len(ev), s.false_alarms)
+    return out
+
+
+def negative_seconds(events: list[Event], durations: dict[str, float],
+                     tolerance: float = 1.0) -> float:
+    """Seconds of audio outside every keyword's window `[start, end + tolerance]`: the audio
+    where any detection is a false alarm, which is what a false-alarm rate stands on."""
+    total = 0.0
+    for name, length in durations.items():
+        spans = sorted((max(0.0, e.start), min(length, e.end + tolerance))
+                       for e in events if e.file == name)
+        covered, reach = 0.0, 0.0
+        for a, b in spans:
+            a = max(a, reach)
+            if b > a:
+                covered, reach = covered + b - a, b
+        total += length - covered
+    return total
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval for a proportion of `k` out of `n`."""
+    from scipy.stats import beta
+    if n == 0:
+        return 0.0, 1.0
+    a = 1.0 - confidence
+    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    return lo, hi
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion of `k` out of `n`."""
+    from scipy.stats import norm
+    if n == 0:
+        return 0.0, 1.0
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def poisson_rate(k: int, hours: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval for a rate per hour from `k` events in `hours`."""
+    from scipy.stats import chi2
+    if hours <= 0:
+        return 0.0, float("inf")
+    a = 1.0 - confidence
+    lo = 0.0 if k == 0 else float(chi2.ppf(a / 2, 2 * k)) / 2
+    hi = float(chi2.ppf(1 - a / 2, 2 * k + 2)) / 2
+    return lo / hours, hi / hours
+
+
+def operating_point(detections: dict[str, list[Detection]], events: list[Event],
+                    negative_s: float, tolerance: float = 1.0, confidence: float = 0.95) -> dict:
+    """Misses and false alarms of one set of detections, with exact intervals: miss rate
+    (Clopper-Pearson over keywords) and false alarms per hour of negative audio (Poisson)."""
+    s = score(detections, events, negative_s, tolerance)
+    n = s.hits + s.misses
+    hours = negative_s / 3600.0
+    per = count_by_label(detections, events, tolerance)
+    return {"keywords": n, "misses": s.misses, "miss_rate": s.miss_rate,
+            "miss_ci": list(clopper_pearson(s.misses, n, confidence)),
+            "false_alarms": s.false_alarms, "negative_hours": hours,
+            "fa_per_hour": s.false_alarms / hours if hours else 0.0,
+            "fa_per_hour_ci": list(poisson_rate(s.false_alarms, hours, confidence)),
+            "per_keyword": {lab: {"hits": h, "keywords": e, "false_alarms": f}
+                            for lab, (h, e, f) in per.items()}}
+
+
 def det_points(scores: list[tuple[float, Score]]) -> dict:
     """Threshold sweep as lists (threshold, miss rate, false alarms per hour) for JSON/plots."""
     return {"threshold": [t for t, _ in scores],
@@ -132,17 +254,25 @@ def det_points(scores: list[tuple[float, Score]]) -> dict:
 
 
 def plot_det(curves: dict[str, dict], path: str | Path,
-             title: str = "Keyword spotting on streams") -> None:
-    """Save DET curves (miss rate against false alarms per hour), one per name, as a PNG."""
+             title: str = "Keyword spotting on streams",
+             points: dict[str, tuple[float, float]] | None = None) -> None:
+    """Save DET curves (miss rate against false alarms per hour), one per name, as a PNG, with
+    `points` (name -> (FA per hour, miss rate)) marked: the operating points of a threshold
+    file."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name, points in curves.items():
-        fa = np.asarray(points["fa_per_hour"], dtype=float)
-        miss = np.asarray(points["miss_rate"], dtype=float)
+    for name, curve in curves.items():
+        fa = np.asarray(curve["fa_per_hour"], dtype=float)
+        miss = np.asarray(curve["miss_rate"], dtype=float)
         ax.plot(fa, 100 * miss, marker=".", label=name)
+    for name, (fa, miss) in (points or {}).items():
+        ax.plot([fa], [100 * miss], marker="o", linestyle="none", markersize=7,
+                markerfacecolor="none", markeredgewidth=1.5)
+        ax.annotate(name, (fa, 100 * miss), textcoords="offset points", xytext=(5, 5),
+                    fontsize="small")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("false alarms per hour")
     ax.set_ylabel("miss rate (%)")
@@ -153,3 +283,100 @@ def plot_det(curves: dict[str, dict], path: str | Path,
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- thresholds for a budget
+
+# Thresholds tried when choosing operating points and sweeping the DET: a linear grid, then
+# ever closer to 1 (a trained model's false alarms often score above 0.99).
+THRESHOLDS = np.unique(np.round(np.concatenate(
+    [np.linspace(0.02, 0.98, 49), 1.0 - np.logspace(-2, -6, 33)]), 9))
+
+# Per stream file, per keyword: (times, probabilities) of the frames where that keyword is the
+# most probable keyword class -- everything a `Detector` looks at.
+Candidates = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
+def keyword_candidates(times: np.ndarray, probs: np.ndarray, labels: list[str],
+                       keywords: list[int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Split one stream's score track (times [n], probs [n, C]) by most probable keyword."""
+    if not len(times):
+        return {labels[k]: (np.zeros(0), np.zeros(0)) for k in keywords}
+    kw = probs[:, keywords]
+    best = kw.argmax(axis=1)
+    best_p = kw[np.arange(len(kw)), best]
+    return {labels[k]: (times[best == j], best_p[best == j]) for j, k in enumerate(keywords)}
+
+
+def refractory_fire(t: np.ndarray, refractory: float) -> list[int]:
+    """Indices of the sorted times `t` that fire when each firing silences the next
+    `refractory` seconds (the `Detector` rule `t - last >= refractory`)."""
+    out, i, n = [], 0, len(t)
+    while i < n:
+        out.append(i)
+        j = int(np.searchsorted(t, t[i] + refractory, side="left"))
+        while j < n and t[j] - t[i] < refractory:
+            j += 1
+        while j > i + 1 and t[j - 1] - t[i] >= refractory:
+            j -= 1
+        i = max(j, i + 1)
+    return out
+
+
+def detections_at(cands: Candidates, thresholds: dict[str, float], refractory: float
+                  ) -> dict[str, list[Detection]]:
+    """The detections a `Detector` with these per-keyword thresholds makes on every stream."""
+    out = {}
+    for name, by_kw in cands.items():
+        dets = []
+        for lab, th in thresholds.items():
+            t, p = by_kw.get(lab, (np.zeros(0), np.zeros(0)))
+            keep = p >= th
+            tk, pk = t[keep], p[keep]
+            dets += [Detection(float(tk[i]), lab, float(pk[i])) for i in refractory_fire(tk, refractory)]
+        out[name] = sorted(dets, key=lambda d: d.time)
+    return out
+
+
+def choose_thresholds(cands: Candidates, events: list[Event], negative_s: float,
+                      fa_per_hour: float, refractory: float = 1.0, tolerance: float = 1.0,
+                      grid: np.ndarray = THRESHOLDS) -> dict[str, float]:
+    """Per-keyword thresholds for a budget of `fa_per_hour` false alarms per hour of negative
+    audio, all keywords together: each keyword gets an equal share and the lowest grid threshold
+    from which up its false alarms stay within that share (1.0 when none does)."""
+    labels = sorted({lab for by_kw in cands.values() for lab in by_kw})
+    allowed = fa_per_hour / max(1, len(labels)) * negative_s / 3600.0
+    chosen = {}
+    for lab in labels:
+        ev = [e for e in events if e.label == lab]
+        chosen[lab] = 1.0
+        for th in sorted(grid, reverse=True):
+            _, fas = _counts(detections_at(cands, {lab: float(th)}, refractory), ev, tolerance)
+            if fas > allowed:
+                break
+            chosen[lab] = float(th)
+    return chosen
+
+
+def _counts(detections: dict[str, list[Detection]], events: list[Event], tolerance: float
+            ) -> tuple[int, int]:
+    """(hits, false alarms) over streams."""
+    s = score(detections, events, 0.0, tolerance)
+    return s.hits, s.false_alarms
+
+
+def det_sweep(cands: Candidates, events: list[Event], seconds: float, refractory: float = 1.0,
+              tolerance: float = 1.0, grid: np.ndarray = THRESHOLDS,
+              max_fa_per_hour: float = 300.0) -> list[tuple[float, Score]]:
+    """(threshold, Score) for one threshold shared by every keyword, in grid order, from the
+    highest threshold down until false alarms pass `max_fa_per_hour` (and 100 in all): lower
+    thresholds only add false alarms, and cost the most to count."""
+    labels = sorted({lab for by_kw in cands.values() for lab in by_kw})
+    out = []
+    for th in sorted(grid, reverse=True):
+        s = score(detections_at(cands, dict.fromkeys(labels, float(th)), refractory), events,
+                  seconds, tolerance)
+        out.append((float(th), s))
+        if s.false_alarms > max(100, max_fa_per_hour * seconds / 3600.0):
+            break
+    return out[::-1]

@@ -4,6 +4,7 @@ r"""`tdnn prepare`: build the embedded synthetic corpora with eSpeak NG.
     tdnn prepare synth-phones --out data/synth_timit        # TIMIT layout, aligned phones
     tdnn prepare synth-bdg --out data/synth_bdg             # b/d/g + vowel syllables
     tdnn prepare heldout-tts --out data/heldout_tts         # Flite/Festival test voices
+    tdnn prepare kws-streams --out data/streams_dev --voices dev   # keyword + negative streams
 
 A build records the files it will write first (OUT/.tdnn-prepare.json) and marks the corpus
 complete last (OUT/.tdnn-complete); train/evaluate refuse a corpus whose build was interrupted.
@@ -25,7 +26,7 @@ from pathlib import Path
 from data_prep import heldout_tts
 
 from ..errors import UserError
-from . import prepare_tts
+from . import prepare_streams, prepare_tts
 from .build_report import report_build
 
 NAME = "prepare"
@@ -43,6 +44,7 @@ def register(subparsers) -> None:
     _bdg_parser(sub)
     heldout_tts.register(sub)
     prepare_tts.register(sub)
+    prepare_streams.register(sub)
 
 
 def _common(p: argparse.ArgumentParser, speakers: int) -> None:

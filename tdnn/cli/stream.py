@@ -21,15 +21,26 @@ def register(subparsers) -> None:
                     "network needs, and print a line per detection (time in seconds, keyword, "
                     "probability). INPUT '-' reads raw 16-bit little-endian mono PCM at the model's "
                     "rate from stdin. With --eval DIR, score the streams listed in "
-                    "DIR/reference.csv (from `python -m data_prep.synth_streams`): hits, false "
-                    "alarms per hour, and a DET curve over thresholds, written to --out.",
+                    "DIR/reference.csv (from `tdnn prepare kws-streams`): misses at 0.5/1/10 false "
+                    "alarms per hour of negative audio with exact 95% intervals, a DET curve, "
+                    "and thresholds.json (per-keyword thresholds for each budget, chosen on DIR) "
+                    "in --out. Choose thresholds on dev streams, then pass --thresholds to "
+                    "detect with them or to score test streams with them.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run", type=Path, help="run folder written by `tdnn train` or `tdnn recipe`")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files, or - for stdin PCM")
     p.add_argument("--threshold", type=float, default=0.8,
                    help="keyword probability at which a detection fires")
-    p.add_argument("--refractory", type=float, default=1.0,
-                   help="seconds after a detection during which no other fires")
+    p.add_argument("--thresholds", type=Path, default=None, metavar="FILE",
+                   help="per-keyword thresholds from `--eval DEV --out DIR` (DIR/thresholds.json) "
+                        "instead of --threshold; with --eval, also scored on the eval streams")
+    p.add_argument("--fa-per-hour", type=float, default=None, metavar="RATE",
+                   help="false-alarm budget (all keywords together): picks the thresholds of "
+                        "--thresholds FILE; with --eval, one more budget to choose thresholds "
+                        "for, and the file's default (default: the file's default; 1 with --eval)")
+    p.add_argument("--refractory", type=float, default=None,
+                   help="seconds after a detection during which that keyword does not fire "
+                        "again (default: the thresholds file's, else 1.0)")
     p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per processing step")
     p.add_argument("--json", action="store_true",
                    help="print JSON lines {input, time, label, probability}")
@@ -52,8 +63,11 @@ def run(args) -> int:
 
     if args.chunk_ms <= 0:
         raise UserError(f"--chunk-ms {args.chunk_ms}: use a positive number of milliseconds")
+    if args.fa_per_hour is not None and args.fa_per_hour <= 0:
+        raise UserError(f"--fa-per-hour {args.fa_per_hour}: use a positive rate")
+    resolve_thresholds(args)
     loaded = load_run(args.run)
-    inf.Detector(loaded.labels, args.threshold, args.refractory)  # checks the options
+    inf.Detector(loaded.labels, args.decide, args.refractory)  # checks the options
     if loaded.frontend.cfg.normalize != "none":
         print(f"tdnn stream: note: the model normalises per utterance "
               f"(frontend.normalize={loaded.frontend.cfg.normalize}); a stream normalises each "
@@ -80,6 +94,26 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
+def resolve_thresholds(args) -> None:
+    """Set args.decide (a threshold or {keyword: threshold}), args.given (the file's budgets, for
+    --eval) and args.refractory from --threshold, --thresholds and --fa-per-hour."""
+    from ..streams import read_thresholds
+
+    args.given = None
+    if args.thresholds is None:
+        if args.fa_per_hour is not None and args.eval is None:
+            raise UserError("--fa-per-hour needs --thresholds FILE (written by `tdnn stream RUN "
+                            "--eval DEV --out DIR` as DIR/thresholds.json)")
+        args.decide = args.threshold
+        args.refractory = 1.0 if args.refractory is None else args.refractory
+        return
+    budgets, use, refractory = read_thresholds(
+        args.thresholds, None if args.eval is not None else args.fa_per_hour)
+    args.decide = budgets[use]
+    args.given = {float(b): ths for b, ths in budgets.items()}
+    args.refractory = refractory if args.refractory is None else args.refractory
+
+
 def pcm_chunks(stream, n: int):
     """float32 chunks of `n` samples from raw 16-bit little-endian PCM (last one shorter)."""
     import numpy as np
@@ -99,7 +133,7 @@ def scan(loaded, name: str, chunk: int, args) -> None:
     from ..inference import Detector, StreamScorer, softmax
 
     scorer = StreamScorer(loaded.model, loaded.frontend, loaded.clip_samples)
-    detector = Detector(loaded.labels, args.threshold, args.refractory)
+    detector = Detector(loaded.labels, args.decide, args.refractory)
     if name == "-":
         chunks = pcm_chunks(sys.stdin.buffer, chunk)
     else:
@@ -120,23 +154,48 @@ def scan(loaded, name: str, chunk: int, args) -> None:
 
 
 def evaluate(loaded, args) -> int:
-    """Score every stream of the reference list; write metrics.json, det.png, detections.csv."""
+    """Score every stream of the reference list; write metrics.json, det.png, detections.csv and
+    thresholds.json (per-keyword thresholds for each budget, chosen on these streams)."""
     from .. import streams
-    from ..inference import evaluate_streams
+    from ..inference import BUDGETS, evaluate_streams
     from ..runs import write_json
 
+    default = 1.0 if args.fa_per_hour is None else args.fa_per_hour
+    budgets = tuple(sorted(set(BUDGETS) | {default}))
     metrics, chosen = evaluate_streams(loaded, args.eval, args.threshold, args.refractory,
-                                       args.tolerance, args.windowed)
+                                       args.tolerance, args.windowed, budgets, args.given)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(metrics, args.out / "metrics.json")
-    minutes = metrics["hours"] * 60
+    points = metrics["operating_points"]
+    streams.write_thresholds(args.out / "thresholds.json",
+                             {b: p["thresholds"] for b, p in points.items()}, args.refractory,
+                             f"{default:g}", str(args.eval), metrics["negative_hours"])
+    shown = metrics.get("given_thresholds", points)
     streams.plot_det({loaded.path.name: metrics["det"]}, args.out / "det.png",
-                     title=f"{metrics['keywords']} keywords, {minutes:.1f} min of streams")
+                     title=f"{metrics['keywords']} keywords, "
+                           f"{metrics['negative_hours']:.2f} h of negative audio",
+                     points={f"{b}/h": (p["fa_per_hour"], p["miss_rate"]) for b, p in shown.items()})
     with open(args.out / "detections.csv", "w") as f:
         f.write("file,time,label,probability\n")
         for n in sorted(chosen):
             f.writelines(f"{n},{d.time:.3f},{d.label},{d.score:.4f}\n" for d in chosen[n])
-    print(f"{args.out}: threshold {args.threshold}: hits {metrics['hits']}/{metrics['keywords']} "
-          f"({100 * metrics['hit_rate']:.1f}%), false alarms {metrics['false_alarms']} "
-          f"({metrics['fa_per_hour']:.1f} per hour over {minutes:.1f} min); DET curve in det.png")
+    print(f"{args.out}: {metrics['keywords']} keywords in {metrics['streams']} streams, "
+          f"{metrics['hours']:.2f} h of audio, {metrics['negative_hours']:.2f} h of it negative")
+    for title, table in (("thresholds chosen on these streams", points),
+                         (f"thresholds from {args.thresholds}", metrics.get("given_thresholds"))):
+        if table:
+            print(f"{title}:")
+            for b, p in table.items():
+                print("  " + describe(b, p))
+    print(f"DET curve in {args.out / 'det.png'}, thresholds in {args.out / 'thresholds.json'}")
     return 0
+
+
+def describe(budget: str, p: dict) -> str:
+    """One line for an operating point: misses and false alarms with their 95% intervals."""
+    lo, hi = p["miss_ci"]
+    flo, fhi = p["fa_per_hour_ci"]
+    return (f"budget {budget} FA/h: misses {p['misses']}/{p['keywords']} = "
+            f"{100 * p['miss_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}], false alarms "
+            f"{p['false_alarms']} = {p['fa_per_hour']:.2f}/h [{flo:.2f}, {fhi:.2f}] over "
+            f"{p['negative_hours']:.2f} h")

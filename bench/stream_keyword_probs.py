@@ -1,0 +1,70 @@
+"""Why keywords are missed on streams: for each reference keyword, the highest probability the
+run gives its label between the keyword's start and 1 s after its end, whether another keyword
+scores higher there, and whether `_unknown_` holds most of the window.
+
+    python bench/stream_keyword_probs.py --streams DEV RUN [RUN ...]
+
+Writes bench/results/stream_keyword_probs.json (see --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tdnn import audio, streams
+from tdnn.data.speech_commands import UNKNOWN
+from tdnn.inference import offline_scores, softmax
+from tdnn.runs import load_run
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def keyword_probs(run, folder: Path, tolerance: float = 1.0) -> dict:
+    """Own-label peak probability per keyword, confusions and unknown-held windows."""
+    events = streams.read_reference(folder / streams.REFERENCE)
+    keywords = [i for i, lab in enumerate(run.labels) if lab in {e.label for e in events}]
+    own, confused, unknown = [], Counter(), 0
+    for name in sorted({e.file for e in events}):
+        times, logits = offline_scores(run.model, run.frontend,
+                                       audio.load(folder / name, run.sample_rate), run.clip_samples)
+        probs = softmax(logits)
+        for e in (e for e in events if e.file == name):
+            win = probs[(times >= e.start) & (times <= e.end + tolerance)]
+            own.append(float(win[:, run.labels.index(e.label)].max()))
+            top = run.labels[keywords[int(win[:, keywords].max(0).argmax())]]
+            confused[f"{e.label}->{top}"] += top != e.label
+            unknown += bool(win[:, run.labels.index(UNKNOWN)].mean() > 0.5)
+    own = np.array(own)
+    return {"keywords": len(own), "own_peak_at_least_0.5": float((own >= 0.5).mean()),
+            "own_peak_at_least_0.9": float((own >= 0.9).mean()),
+            "own_peak_median": float(np.median(own)),
+            "another_keyword_higher": int(sum(confused.values())),
+            "top_confusions": dict(Counter({k: v for k, v in confused.items() if v}).most_common(6)),
+            "unknown_holds_window": unknown}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", type=Path, help="run folders")
+    p.add_argument("--streams", type=Path, required=True, help="folder with reference.csv")
+    p.add_argument("--out", type=Path, default=RESULTS / "stream_keyword_probs.json")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    results = {"command": " ".join(["python bench/stream_keyword_probs.py", *sys.argv[1:]]),
+               "runs": {r.name: keyword_probs(load_run(r), args.streams) for r in args.runs}}
+    for name, r in results["runs"].items():
+        print(name, json.dumps(r))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

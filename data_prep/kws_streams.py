@@ -1,0 +1,255 @@
+"""Keyword-spotting streams rendered with eSpeak NG: keywords inside carrier phrases and between
+other speech, look-alike and partial words as hard negatives, long negative streams of
+non-keyword sentences, with noise and reverberation; each split speaks with its own voices.
+
+    tdnn prepare kws-streams --out streams/dev --voices dev --negative-hours 5
+
+Writes `stream_XXX.wav` (16 kHz), a sidecar `stream_XXX.json` per stream (its settings and
+keyword events: what makes a build resumable), then `reference.csv` (file,label,start,end),
+`manifest.csv` (one row per stream) and the completion marker. A keyword event spans the
+keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tdnn.atomic import atomic_write_text
+from tdnn.data.words import WORDS_10
+from tdnn.streams import REFERENCE, Event, write_reference
+
+from . import corpus, espeak
+from .stream_voices import speakers_for
+from .words import SENTENCE_WORDS
+
+SAMPLE_RATE = 16000
+SETTINGS = ".tdnn-kws-streams.json"
+
+# Phrases a keyword (or a hard negative in its place) is spoken in; none holds a keyword.
+CARRIERS = ("{}", "{}", "turn {} now", "I said {}", "{} please", "okay, {}", "the answer is {}",
+            "and then {} again", "can you say {} for me", "just {}", "{}, I think", "it was {}")
+
+# Look-alike and partial words per keyword: never a keyword, always a false alarm if detected.
+# Exact homophones (know/no, write/right) are left out: no detector can tell them apart.
+HARD_NEGATIVES = {
+    "yes": ("yet", "yesterday", "less", "chess", "yeah"),
+    "no": ("snow", "note", "nor", "low", "nobel"),
+    "up": ("cup", "pup", "upon", "hub"),
+    "down": ("town", "gown", "brown", "dawn", "downy"),
+    "left": ("lift", "theft", "loft", "lent", "lefty"),
+    "right": ("bright", "light", "ride", "rate", "ripe"),
+    "on": ("gone", "one", "john", "honest"),
+    "off": ("of", "cough", "often", "scoff"),
+    "stop": ("top", "spot", "shop", "step", "stock"),
+    "go": ("goat", "goal", "grow", "toe", "ghost"),
+}
+NEGATIVE_WORDS = tuple(w for ws in HARD_NEGATIVES.values() for w in ws)
+SENTENCE_VOCAB = tuple(w for w in SENTENCE_WORDS if w not in WORDS_10)
+NOISE_KINDS = ("white", "pink", "brown", "babble")
+
+
+@dataclass(frozen=True)
+class StreamJob:
+    """One stream to render: its file name, kind ('keyword' or 'negative'), length and seed."""
+    out: str
+    name: str
+    kind: str
+    seconds: float
+    voices: str
+    seed: int
+    snr_db: tuple[float, float]
+    reverb_prob: float
+
+
+def sentence(rng: np.random.Generator) -> str:
+    """A random 4-10 word sentence without any keyword."""
+    return " ".join(rng.choice(SENTENCE_VOCAB, size=int(rng.integers(4, 11))))
+
+
+def utterance_text(kind: str, rng: np.random.Generator) -> tuple[str, str | None]:
+    """(text, its keyword or hard-negative word, None for a sentence) for an utterance of kind
+    keyword/hard/sentence."""
+    if kind == "sentence":
+        return sentence(rng), None
+    word = (WORDS_10[rng.integers(len(WORDS_10))] if kind == "keyword"
+            else NEGATIVE_WORDS[rng.integers(len(NEGATIVE_WORDS))])
+    text = CARRIERS[rng.integers(len(CARRIERS))].format(word)
+    if rng.random() < 0.3:  # between other speech
+        text = f"{sentence(rng)}, {text}" if rng.random() < 0.5 else f"{text}, {sentence(rng)}"
+    return text, word
+
+
+def word_span(syn: espeak.Synthesis, text: str, word: str) -> tuple[int, int]:
+    """[start, end) samples (at the synthesis rate) of the phonemes of `word` in `text`."""
+    pos = next(w.text_position for w in syn.words
+               if text[w.text_position - 1:w.text_position - 1 + w.length].strip(",.").lower()
+               == word)
+    spans = [(p.start, p.end) for p in syn.phonemes
+             if p.text_position == pos and p.end > p.start]
+    return min(s for s, _ in spans), max(e for _, e in spans)
+
+
+def speak(text: str, word: str | None, speaker, rng: np.random.Generator
+          ) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """The utterance at 16 kHz and the sample span of `word` in it (None without a word)."""
+    import soxr
+    rate = int(np.clip(speaker.rate * rng.uniform(0.9, 1.1), espeak.RATE_MIN, 260))
+    syn = espeak.synthesize(text, speaker.voice, rate=rate, pitch=speaker.pitch,
+                            pitch_range=speaker.pitch_range, seed=int(rng.integers(2**31)))
+    wave = soxr.resample(syn.wave, syn.sample_rate, SAMPLE_RATE).astype(np.float64)
+    if word is None:
+        return wave, None
+    a, b = word_span(syn, text, word)
+    scale = SAMPLE_RATE / syn.sample_rate
+    return wave, (int(a * scale), min(len(wave), int(np.ceil(b * scale))))
+
+
+def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.random.Generator,
+                 gap: tuple[float, float] = (0.3, 2.0)) -> tuple[np.ndarray, list]:
+    """`n` samples of utterances one after another, drawn by `shares` of kind, each by a random
+    speaker at a random level; returns the track and (keyword, start, end) in seconds."""
+    kinds, p = list(shares), np.array(list(shares.values()))
+    track, events = np.zeros(n), []
+    t = int(rng.uniform(*gap) * SAMPLE_RATE)
+    while True:
+        kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
+        text, word = utterance_text(kind, rng)
+        wave, span = speak(text, word if kind == "keyword" else None,
+                           speakers[rng.integers(len(speakers))], rng)
+        if t + len(wave) > n:
+            return track, events
+        peak = np.max(np.abs(wave)) or 1.0
+        track[t:t + len(wave)] += wave / peak * 10 ** (rng.uniform(-12, 0) / 20)
+        if kind == "keyword":
+            events.append((word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE))
+        t += len(wave) + int(rng.uniform(*gap) * SAMPLE_RATE)
+
+
+def noise(kind: str, n: int, speakers: list, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples of unit-RMS background noise: coloured noise or babble of four talkers."""
+    from . import noise as coloured
+    if kind == "babble":
+        x = sum(speech_track(n, {"sentence": 1.0}, speakers, rng, gap=(0.0, 0.3))[0]
+                for _ in range(4))
+    else:
+        x = {"white": coloured.white, "pink": coloured.pink, "brown": coloured.brown}[kind](n, rng)
+    return x / max(float(np.sqrt(np.mean(x ** 2))), 1e-9)
+
+
+def reverb(wave: np.ndarray, rt60: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """`wave` in a synthetic room: a unit direct path plus Gaussian noise decaying by 60 dB over
+    `rt60` s with its energy `drr_db` below the direct path (as `tdnn.augment.add_reverb`, in
+    numpy alone so workers skip the torch import); same length, RMS kept."""
+    t = np.arange(max(int(rt60 * SAMPLE_RATE), 2)) / SAMPLE_RATE
+    rir = rng.standard_normal(len(t)) * np.exp(-np.log(1000.0) * t / rt60)
+    rir[0] = 0.0
+    rir *= np.sqrt(10 ** (-drr_db / 10) / np.sum(rir ** 2))
+    rir[0] = 1.0
+    n = 1 << (len(wave) + len(rir) - 2).bit_length()  # a power of two: a fast FFT
+    out = np.fft.irfft(np.fft.rfft(wave, n) * np.fft.rfft(rir, n), n)[:len(wave)]
+    return out * np.sqrt(np.mean(wave ** 2) / max(np.mean(out ** 2), 1e-20))
+
+
+def render(job: StreamJob) -> dict:
+    """Render one stream into job.out (WAV, then its sidecar JSON); return the sidecar."""
+    rng = np.random.default_rng(job.seed)
+    speakers = speakers_for(job.voices, job.seed)
+    n = int(job.seconds * SAMPLE_RATE)
+    shares = ({"keyword": 0.4, "hard": 0.3, "sentence": 0.3} if job.kind == "keyword"
+              else {"hard": 0.3, "sentence": 0.7})
+    speech, events = speech_track(n, shares, speakers, rng)
+    rt60 = float(rng.uniform(0.2, 0.7)) if rng.random() < job.reverb_prob else 0.0
+    if rt60:
+        speech = reverb(speech, rt60, float(rng.uniform(0, 10)), rng)
+    kind = NOISE_KINDS[rng.integers(len(NOISE_KINDS))]
+    snr = float(rng.uniform(*job.snr_db))
+    active = speech[np.abs(speech) > 1e-3]
+    level = float(np.sqrt(np.mean(active ** 2))) if len(active) else 0.1
+    mix = speech + noise(kind, n, speakers, rng) * level / 10 ** (snr / 20)
+    mix *= 0.7 / max(float(np.max(np.abs(mix))), 1e-9)
+    corpus.write_wav(Path(job.out) / job.name, mix.astype(np.float32), SAMPLE_RATE)
+    side = {"job": asdict(job) | {"out": None}, "seconds": n / SAMPLE_RATE, "noise": kind,
+            "snr_db": snr, "rt60": rt60, "events": events}
+    atomic_write_text(Path(job.out) / sidecar(job.name), json.dumps(side) + "\n", durable=False)
+    return side
+
+
+def render_or_fail(job: StreamJob) -> str | None:
+    """Render one stream; None, or the error that stopped it (a full disk stops the build)."""
+    try:
+        render(job)
+        return None
+    except Exception as e:  # one bad stream must not stop the others
+        if corpus.fatal(e):
+            raise
+        return f"{type(e).__name__}: {e}"
+
+
+def sidecar(name: str) -> str:
+    """The sidecar JSON of a stream WAV."""
+    return name[:-len(".wav")] + ".json"
+
+
+def plan(out: Path, voices: str, keyword_streams: int, keyword_seconds: float,
+         negative_streams: int, negative_seconds: float, seed: int,
+         snr_db: tuple[float, float] = (5.0, 25.0), reverb_prob: float = 0.5) -> list[StreamJob]:
+    """Every stream of a build: keyword streams first, then negative streams."""
+    kinds = ([("keyword", keyword_seconds)] * keyword_streams
+             + [("negative", negative_seconds)] * negative_streams)
+    return [StreamJob(str(out), f"stream_{i:03d}.wav", kind, float(sec), voices,
+                      int(np.random.default_rng([seed, i]).integers(2**31)), tuple(snr_db),
+                      reverb_prob) for i, (kind, sec) in enumerate(kinds)]
+
+
+def done(job: StreamJob) -> bool:
+    """True when the stream and its sidecar exist for exactly this job (resume skips it)."""
+    out = Path(job.out)
+    try:
+        side = json.loads((out / sidecar(job.name)).read_text())
+    except (OSError, ValueError):
+        return False
+    return (out / job.name).is_file() and side.get("job") == json.loads(
+        json.dumps(asdict(job) | {"out": None}))
+
+
+def build(out: Path, jobs_list: list[StreamJob], jobs: int = 1, progress: bool = True) -> dict:
+    """Render the streams not yet done (in `jobs` processes), then write reference.csv and
+    manifest.csv of the streams done, and the completion marker when none failed. Returns a
+    summary with the failures."""
+    from tqdm import tqdm
+    out.mkdir(parents=True, exist_ok=True)
+    (out / corpus.DONE).unlink(missing_ok=True)
+    todo = [j for j in jobs_list if not done(j)]
+    bar = tqdm(total=len(todo), desc="streams", unit="stream", disable=not progress)
+    failures = []
+    for job, error in zip(todo, espeak.map_processes(render_or_fail, todo, jobs)):
+        if error:
+            failures.append((job.name, error))
+        bar.update()
+    bar.close()
+    failed = {name for name, _ in failures}
+    sides = [(j, json.loads((out / sidecar(j.name)).read_text())) for j in jobs_list
+             if j.name not in failed]
+    events = [Event(j.name, lab, a, b) for j, s in sides for lab, a, b in s["events"]]
+    write_reference(events, out / REFERENCE)
+    rows = [{"file": j.name, "kind": j.kind, "seconds": s["seconds"], "voices": j.voices,
+             "keywords": len(s["events"]), "noise": s["noise"], "snr_db": round(s["snr_db"], 2),
+             "rt60": round(s["rt60"], 3), "seed": j.seed} for j, s in sides]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["file"])
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "manifest.csv", buf.getvalue())
+    if not failures:
+        corpus.finish(out)
+    hours = sum(r["seconds"] for r in rows) / 3600
+    negative = sum(r["seconds"] for r in rows if r["kind"] == "negative") / 3600
+    return {"streams": len(rows), "rendered": len(todo), "keywords": len(events),
+            "hours": round(hours, 3), "negative_stream_hours": round(negative, 3),
+            "failures": failures}

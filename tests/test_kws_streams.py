@@ -1,0 +1,86 @@
+"""`tdnn prepare kws-streams`: keyword events where the keyword's phonemes are, keyword-free
+negatives, manifest and reference, resume, and refusal of folders it does not own."""
+
+import csv
+import json
+import multiprocessing
+
+import numpy as np
+
+from data_prep import espeak, kws_streams
+from data_prep.stream_voices import voice_set
+from tdnn import audio
+from tdnn.cli import main
+from tdnn.data.words import WORDS_10
+from tdnn.streams import read_reference
+
+
+def test_negatives_and_carriers_hold_no_keyword():
+    words = set(kws_streams.NEGATIVE_WORDS) | set(kws_streams.SENTENCE_VOCAB)
+    words |= {w.strip(",") for c in kws_streams.CARRIERS for w in c.split()}
+    assert not words & set(WORDS_10)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        text, word = kws_streams.utterance_text("hard", rng)
+        assert word in kws_streams.NEGATIVE_WORDS and not set(text.replace(",", "").split()) & set(WORDS_10)
+
+
+def test_voice_sets_are_disjoint():
+    sets = {name: voice_set(name) for name in ("train", "dev", "test")}
+    for a in sets:
+        for b in sets:
+            if a < b:
+                assert not set(sets[a][0]) & set(sets[b][0])
+                assert not set(sets[a][1]) & set(sets[b][1])
+
+
+def span_in_carrier(_) -> tuple[tuple[int, int], list[int], int]:
+    """The span of 'left' in 'turn left now', eSpeak's word starts and its sample rate."""
+    syn = espeak.synthesize("turn left now", "en-us")
+    return (kws_streams.word_span(syn, "turn left now", "left"), [w.start for w in syn.words],
+            syn.sample_rate)
+
+
+def test_keyword_span_lies_between_its_neighbours():
+    # in a fresh process: libespeak-ng carries state from one utterance to the next, and other
+    # tests expect this process's engine untouched
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        (start, end), starts, sr = pool.map(span_in_carrier, [0])[0]
+    assert starts[1] <= start < end <= starts[2] + 1
+    assert 0.15 < (end - start) / sr < 0.8
+
+
+def test_build_streams_resume_and_refusals(tmp_path, capsys):
+    out = tmp_path / "streams"
+    opts = ["prepare", "kws-streams", "--out", str(out), "--voices", "dev", "--keyword-streams",
+            "1", "--keyword-seconds", "30", "--negative-hours", "0.0025", "--negative-seconds",
+            "9", "--jobs", "1", "--quiet", "--snr", "40", "40", "--reverb-prob", "0"]
+    assert main(opts) == 0
+    events = read_reference(out / "reference.csv")
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert [(r["file"], r["kind"]) for r in rows] == [("stream_000.wav", "keyword"),
+                                                      ("stream_001.wav", "negative")]
+    assert events and {e.file for e in events} == {"stream_000.wav"}
+    assert {e.label for e in events} <= set(WORDS_10)
+    wave = audio.load(out / "stream_000.wav")
+    assert len(wave) == 30 * 16000 and len(audio.load(out / "stream_001.wav")) == 9 * 16000
+    floor = np.sqrt(np.mean(wave[:1600] ** 2))  # before the first utterance: noise only
+    for e in events:
+        assert 0 < e.start < e.end <= 30
+        assert np.sqrt(np.mean(wave[int(e.start * 16000):int(e.end * 16000)] ** 2)) > 10 * floor
+    assert (out / ".tdnn-complete").is_file()
+    # run again: nothing left to render, files untouched
+    stamp = (out / "stream_000.wav").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(opts) == 0
+    assert "rendered=0" in capsys.readouterr().out
+    assert (out / "stream_000.wav").stat().st_mtime_ns == stamp
+    # other options into the same folder, or a folder it did not make: one line, exit 2
+    assert main(opts[:-1] + ["0.5"]) == 2
+    assert "--out" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    assert main(["prepare", "kws-streams", "--out", str(other)]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "streams"]
+    assert json.loads((out / kws_streams.SETTINGS).read_text())["voices"] == "dev"

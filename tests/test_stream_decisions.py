@@ -1,0 +1,131 @@
+"""Operating points on streams: exact intervals against published values, the vectorised
+detector against `Detector`, threshold choice for a false-alarm budget on hand-made scores,
+negative hours, thresholds files, and the `tdnn stream --eval` / `--thresholds` round trip."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tdnn import inference as inf
+from tdnn import streams
+from tdnn.errors import UserError
+from tdnn.streams import Detection, Event
+
+LABELS = ["_silence_", "_unknown_", "yes", "no"]
+
+
+def test_intervals_match_published_values():
+    # Clopper-Pearson and Wilson 95% for 3/10 (Brown, Cai & DasGupta 2001 tables; R binom.test)
+    assert streams.clopper_pearson(3, 10) == pytest.approx((0.06674, 0.65245), abs=1e-5)
+    assert streams.wilson(3, 10) == pytest.approx((0.10779, 0.60322), abs=1e-5)
+    assert streams.clopper_pearson(0, 20)[0] == 0.0
+    assert streams.clopper_pearson(0, 20)[1] == pytest.approx(0.16843, abs=1e-5)
+    # Garwood exact Poisson 95%: 0 events -> [0, 3.689]; 3 events -> [0.619, 8.767] (per unit)
+    assert streams.poisson_rate(0, 1.0) == pytest.approx((0.0, 3.68888), abs=1e-4)
+    assert streams.poisson_rate(3, 2.0) == pytest.approx((0.61867 / 2, 8.76727 / 2), abs=1e-4)
+
+
+def test_negative_seconds_hand_counted():
+    events = [Event("a", "yes", 10, 12), Event("a", "no", 11, 15), Event("b", "yes", 99.5, 100)]
+    # a: windows [10, 13] and [11, 16] merge into 6 s; b: [99.5, 100] (clipped at its end)
+    assert streams.negative_seconds(events, {"a": 100.0, "b": 100.0}, 1.0) == pytest.approx(193.5)
+
+
+def random_track(seed: int, n: int = 3000):
+    rng = np.random.default_rng(seed)
+    times = np.arange(n) * 0.03
+    probs = rng.dirichlet(np.full(len(LABELS), 0.3), size=n)
+    return times, probs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorised_detections_equal_detector(seed):
+    times, probs = random_track(seed)
+    cands = {"s": streams.keyword_candidates(times, probs, LABELS, [2, 3])}
+    for th, refr in ((0.5, 1.0), ({"yes": 0.7, "no": 0.35}, 0.27), (0.9, 0.0)):
+        ths = th if isinstance(th, dict) else {"yes": th, "no": th}
+        got = streams.detections_at(cands, ths, refr)["s"]
+        assert got == inf.detect(LABELS, times, probs, th, refr)
+
+
+def hand_candidates():
+    """One hour-long stream, keyword 'yes' at 1 s and 5 s; 'yes' scores (time, probability):
+    the two words at 0.9 and 0.6, three false alarms at 0.95, 0.7 and 0.5."""
+    t = np.array([1.2, 5.2, 10.0, 20.0, 30.0])
+    p = np.array([0.9, 0.6, 0.95, 0.7, 0.5])
+    cands = {"s": {"yes": (t, p), "no": (np.array([40.0]), np.array([0.8]))}}
+    events = [Event("s", "yes", 1.0, 1.5), Event("s", "yes", 5.0, 5.5)]
+    return cands, events
+
+
+def test_choose_thresholds_hand_made_scores():
+    cands, events = hand_candidates()
+    grid = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
+    # 2 FA/h over 1 h for two keywords: one false alarm each. 'yes': >= 0.8 keeps one (0.95),
+    # 0.7 would add a second; 'no': its only score (0.8) is a false alarm, so every grid value
+    # down to 0.5 keeps it at one
+    th = streams.choose_thresholds(cands, events, 3600.0, 2.0, 1.0, 1.0, grid)
+    assert th == {"yes": 0.8, "no": 0.5}
+    # 0.5 FA/h: no false alarm allowed: 'yes' above 0.95, 'no' above 0.8
+    th = streams.choose_thresholds(cands, events, 3600.0, 0.5, 1.0, 1.0, grid)
+    assert th == {"yes": 0.99, "no": 0.9}
+    dets = streams.detections_at(cands, {"yes": 0.8, "no": 0.9}, 1.0)
+    point = streams.operating_point(dets, events, 3600.0)
+    assert (point["misses"], point["false_alarms"]) == (1, 1)
+    assert point["miss_ci"] == pytest.approx(list(streams.clopper_pearson(1, 2)))
+    assert point["fa_per_hour_ci"] == pytest.approx(list(streams.poisson_rate(1, 1.0)))
+    assert point["per_keyword"]["yes"] == {"hits": 1, "keywords": 2, "false_alarms": 1}
+
+
+def test_thresholds_file_round_trip_and_errors(tmp_path):
+    budgets = {"0.5": {"yes": 0.99, "no": 0.9}, "1": {"yes": 0.8, "no": 0.5}}
+    path = tmp_path / "thresholds.json"
+    streams.write_thresholds(path, budgets, 0.7, "1", "dev", 5.2)
+    assert streams.read_thresholds(path) == (budgets, "1", 0.7)
+    assert streams.read_thresholds(path, 0.5)[1] == "0.5"
+    with pytest.raises(UserError, match="--fa-per-hour 10"):
+        streams.read_thresholds(path, 10)
+    with pytest.raises(UserError, match="not found"):
+        streams.read_thresholds(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(UserError, match="bad.json"):
+        streams.read_thresholds(tmp_path / "bad.json")
+    with pytest.raises(UserError, match="no"):
+        inf.Detector(LABELS, {"yes": 0.5})
+
+
+def test_cli_eval_writes_thresholds_used_by_detection(tmp_path, capsys):
+    from data_prep import synth_streams
+    from run_fixture import make_run
+    from sc_fixture import make_corpus
+    from tdnn.cli import main
+
+    corpus = make_corpus(tmp_path / "corpus", speakers=4, takes=1)
+    synth_streams.build_streams(corpus, tmp_path / "streams", streams=1, seconds=8.0)
+    run_dir = make_run(tmp_path / "run", ["model.preset=kws", "model.causal=true"])
+    out = tmp_path / "dev"
+    assert main(["stream", str(run_dir), "--eval", str(tmp_path / "streams"), "--out", str(out),
+                 "--fa-per-hour", "2", "--refractory", "0.5"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["operating_points"]) == {"0.5", "1", "2", "10"}
+    doc = json.loads((out / "thresholds.json").read_text())
+    assert doc["default_fa_per_hour"] == "2" and doc["refractory"] == 0.5
+    for b, p in m["operating_points"].items():
+        assert p["fa_per_hour"] <= float(b) + 1e-9  # chosen on these streams: within budget
+        assert p["negative_hours"] == pytest.approx(m["negative_hours"])
+    # scoring the same streams with the file gives the same operating points
+    again = tmp_path / "again"
+    assert main(["stream", str(run_dir), "--eval", str(tmp_path / "streams"), "--out",
+                 str(again), "--thresholds", str(out / "thresholds.json")]) == 0
+    m2 = json.loads((again / "metrics.json").read_text())
+    for b, p in m["operating_points"].items():
+        assert m2["given_thresholds"][b]["misses"] == p["misses"]
+        assert m2["given_thresholds"][b]["false_alarms"] == p["false_alarms"]
+    capsys.readouterr()
+    wav = str(tmp_path / "streams" / "stream_000.wav")
+    assert main(["stream", str(run_dir), wav, "--thresholds", str(out / "thresholds.json"),
+                 "--fa-per-hour", "3"]) == 2
+    assert "--fa-per-hour 3" in capsys.readouterr().err
+    assert main(["stream", str(run_dir), wav, "--fa-per-hour", "1"]) == 2
+    assert "--thresholds" in capsys.readouterr().err
