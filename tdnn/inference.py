@@ -453,7 +453,7 @@ class Detector:
     def __init__(self, labels: list[str], threshold: float | dict[str, float] = 0.8,
                  refractory: float = 1.0):
         if refractory < 0:
-            raise UserError(f"--refractory {refractory}: use a number of seconds >= 0")
+            raise UserError(f"refractory time {refractory}: use a number of seconds >= 0")
         self.labels = list(labels)
         self.keywords = np.array([i for i, lab in enumerate(labels)
                                   if lab not in (SILENCE, UNKNOWN)])
@@ -467,7 +467,7 @@ class Detector:
             values = [float(threshold[n]) for n in names]
         else:
             if not 0.0 < threshold <= 1.0:
-                raise UserError(f"--threshold {threshold}: use a probability in (0, 1]")
+                raise UserError(f"threshold {threshold}: use a probability in (0, 1]")
             values = [float(threshold)] * len(names)
         for n, v in zip(names, values):
             if not 0.0 < v <= 1.0:

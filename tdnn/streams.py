@@ -92,16 +92,16 @@ def read_thresholds(path: str | Path, fa_per_hour: float | None = None
                    for b, ths in doc["fa_per_hour"].items()}
         use, refractory = str(doc["default_fa_per_hour"]), float(doc["refractory"])
     except FileNotFoundError:
-        raise UserError(f"--thresholds {path}: file not found; write one with "
+        raise UserError(f"{path}: thresholds file not found; write one with "
                         "`tdnn stream RUN --eval DEV --out DIR` (DIR/thresholds.json)") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise UserError(f"--thresholds {path}: not a thresholds file written by "
+        raise UserError(f"{path}: not a thresholds file written by "
                         "`tdnn stream --eval`") from None
     if fa_per_hour is not None:
         use = f"{fa_per_hour:g}"
         if use not in budgets:
-            raise UserError(f"--fa-per-hour {fa_per_hour:g}: {path} has thresholds for "
-                            f"{', '.join(budgets)} false alarms per hour only")
+            raise UserError(f"budget {fa_per_hour:g} false alarms per hour: {path} has "
+                            f"thresholds for {', '.join(budgets)} false alarms per hour only")
     return budgets, use, refractory
 
 

@@ -84,7 +84,7 @@ def test_thresholds_file_round_trip_and_errors(tmp_path):
     streams.write_thresholds(path, budgets, 0.7, "1", "dev", 5.2)
     assert streams.read_thresholds(path) == (budgets, "1", 0.7)
     assert streams.read_thresholds(path, 0.5)[1] == "0.5"
-    with pytest.raises(UserError, match="--fa-per-hour 10"):
+    with pytest.raises(UserError, match="budget 10 false alarms per hour"):
         streams.read_thresholds(path, 10)
     with pytest.raises(UserError, match="not found"):
         streams.read_thresholds(tmp_path / "none.json")

@@ -65,6 +65,10 @@ def run(args) -> int:
         raise UserError(f"--chunk-ms {args.chunk_ms}: use a positive number of milliseconds")
     if args.fa_per_hour is not None and args.fa_per_hour <= 0:
         raise UserError(f"--fa-per-hour {args.fa_per_hour}: use a positive rate")
+    if not 0.0 < args.threshold <= 1.0:
+        raise UserError(f"--threshold {args.threshold}: use a probability in (0, 1]")
+    if args.refractory is not None and args.refractory < 0:
+        raise UserError(f"--refractory {args.refractory}: use a number of seconds >= 0")
     resolve_thresholds(args)
     loaded = load_run(args.run)
     inf.Detector(loaded.labels, args.decide, args.refractory)  # checks the options
@@ -107,8 +111,13 @@ def resolve_thresholds(args) -> None:
         args.decide = args.threshold
         args.refractory = 1.0 if args.refractory is None else args.refractory
         return
-    budgets, use, refractory = read_thresholds(
-        args.thresholds, None if args.eval is not None else args.fa_per_hour)
+    try:
+        budgets, use, refractory = read_thresholds(
+            args.thresholds, None if args.eval is not None else args.fa_per_hour)
+    except UserError as e:  # the library names the file or the budget; add the flag
+        budget = str(e).startswith("budget")
+        raise UserError(f"--fa-per-hour {args.fa_per_hour:g}: {str(e).split(': ', 1)[1]}"
+                        if budget else f"--thresholds {e}") from None
     args.decide = budgets[use]
     args.given = {float(b): ths for b, ths in budgets.items()}
     args.refractory = refractory if args.refractory is None else args.refractory
