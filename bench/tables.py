@@ -110,10 +110,44 @@ def train_ratios() -> str:
                   ["---", "---:", "---:"], rows)
 
 
+def _point(p: dict) -> str:
+    """Misses [95% interval]; false alarms per hour [95% interval] of one operating point."""
+    (mlo, mhi), (flo, fhi) = p["miss_ci"], p["fa_per_hour_ci"]
+    return (f"{100 * p['miss_rate']:.1f}% [{100 * mlo:.1f}, {100 * mhi:.1f}]; "
+            f"{p['fa_per_hour']:.2f}/h [{flo:.2f}, {fhi:.2f}]")
+
+
+def _det_miss(det: dict, fa_per_hour: float) -> str:
+    """Best miss rate of one shared threshold with at most `fa_per_hour` false alarms per hour."""
+    ok = [m for m, f in zip(det["miss_rate"], det["fa_per_hour"]) if f <= fa_per_hour]
+    return f"{100 * min(ok):.1f}%" if ok else "—"
+
+
+def stream_misses() -> str:
+    """Misses at 0.5 / 1 / 10 FA/h with per-keyword thresholds chosen on dev, dev and test
+    (bench/stream_eval.py: stream_base_dev.json, stream.json)."""
+    rows = []
+    for name in ("stream_base_dev", "stream"):
+        d = _load(name)
+        budgets = [f"{b:g}" for b in d["budgets_fa_per_hour"]]
+        for run, splits in d["runs"].items():
+            for split, m in splits.items():
+                points = m["given_thresholds"] if split == "test" else m["operating_points"]
+                where = ("**test** (dev thresholds, scored once)" if split == "test"
+                         else "dev (chosen on dev)")
+                rows.append([run, where, str(m["keywords"]), f"{m['negative_hours']:.2f}",
+                             *[_point(points[b]) for b in budgets], _det_miss(m["det"], 100)])
+    return _table(["run", "streams (thresholds)", "keywords", "negative h",
+                   "misses @ 0.5 FA/h", "misses @ 1 FA/h", "misses @ 10 FA/h",
+                   "miss @ 100 FA/h, shared threshold"],
+                  ["---", "---", "---:", "---:", "---", "---", "---", "---:"], rows)
+
+
 TABLES = {"frontend-clips": frontend_clips, "frontend-files": frontend_files,
           "inference-throughput": inference_throughput, "inference-stream": inference_stream,
           "inference-versions": inference_versions, "embedding-costs": embedding_costs,
-          "train-stages": train_stages, "train-ratios": train_ratios}
+          "train-stages": train_stages, "train-ratios": train_ratios,
+          "stream-misses": stream_misses}
 
 
 def marked(name: str) -> re.Pattern:
