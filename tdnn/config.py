@@ -318,6 +318,7 @@ class ModelConfig:
     causal: bool = False             # only past frames (offsets shifted so the latest is 0)
     padding: Literal["same", "valid"] = "same"
     freq_kernel: int = 3             # cnn2d: kernel size along frequency
+    upsample: Literal["repeat", "learned"] = "repeat"  # frame head after decimation (models.py)
 
 
 def _kws() -> ModelConfig:
