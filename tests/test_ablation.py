@@ -116,11 +116,14 @@ def test_quick_ablation_end_to_end(tmp_path):
     assert main(["ablate", "--quick", "--out", str(out), "--tasks", "pairs,phones",
                  "--variants", "none,max3-early"]) == 0
     data = json.loads((out / "results.json").read_text())
-    rows = {(r["task"], r["condition"], r["metric"], r["variant"]): r for r in data["rows"]}
-    acc = rows[("pairs", "clean", "accuracy", "max3-early")]
-    assert acc["n"] == 2
+    rows = {(r["task"], r["condition"], r["metric"], r["variant"], r["baseline"]): r
+            for r in data["rows"]}
+    acc = rows[("pairs", "clean", "accuracy", "max3-early", "none")]
+    assert acc["n"] == 2 and acc["q_value"] is not None
     assert acc["mean"] == pytest.approx(np.mean(acc["values"]))
-    assert ("phones", "clean", "boundary_f1@2", "max3-early") in rows
+    assert ("pairs", "clean", "accuracy", "max3-early", "none-rf19") in rows  # matched control
+    assert ("phones", "clean", "boundary_f1@2", "max3-early", "none") in rows
+    assert rows[("phones", "clean", "ceiling_frame_accuracy", "max3-early", "none")]["mean"] == 1
     # a jitter of 0 never appears as a metric, but the probe curve has it and it is exactly 0
     probes_json = json.loads((out / "probes.json").read_text())
     assert probes_json["pairs"]["none"]["jitter_changed"]["0"] == 0.0

@@ -689,7 +689,8 @@ def combine(parts: list[str | Path], out: str | Path, cfg: AblationConfig) -> di
         records += [r for r in json.loads((part / "records.json").read_text())
                     if r["task"] in done]
         for t in done:
-            task_info[t] = meta["tasks"][t]
+            task_info[t] = {**meta["tasks"][t], "seeds": meta["seeds"],
+                            "data_seeds": meta.get("data_seeds", [0])}
             models[t] = meta["models"][t]
             if t in part_curves:
                 curves[t] = part_curves[t]
