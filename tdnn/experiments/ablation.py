@@ -264,7 +264,7 @@ def corpus_dir(data_dir: Path, name: str, data_seed: int) -> Path:
     return data_dir / (name if data_seed == 0 else f"{name}-seed{data_seed}")
 
 
-def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], data_seed: int,
+def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], data_seed: int = 0,
                    log=print) -> int:
     """Build each synthetic corpus the tasks need (pairs, kws, phones, bdg) from `data_seed`
     whose folder is missing, empty or an interrupted build; any other non-empty folder (e.g. a
