@@ -49,6 +49,7 @@ PERCENT_METRICS = ("accuracy", "set_accuracy", "frame_accuracy", "frame_accuracy
                    *(f"jitter_{kind}@{k}" for kind in ("changed", "follow", "accuracy")
                      for k in range(1, 9)))
 SMOOTH = 5  # frames of posterior averaging for the *_smooth frame metrics
+CEILINGS = ("ceiling_frame_accuracy", "ceiling_boundary_f1@1")  # bounds, not tested
 
 
 @dataclass(frozen=True)
@@ -657,7 +658,7 @@ def write_all(out: Path, cfg: AblationConfig, records: list[dict], curves: dict,
     names = {t: list(dict.fromkeys(r["variant"] for r in records if r["task"] == t))
              for t in dict.fromkeys(r["task"] for r in records)}
     rows = table.summarize(records, "none", lambda t, vs: comparisons(t, names[t], models),
-                           margins())
+                           margins(), untested=CEILINGS)
     meta = {"seeds": cfg.seeds, "data_seeds": cfg.data_seeds, "seconds": round(seconds, 1), "tasks": task_info,
             "config": json.loads(json.dumps(dataclasses.asdict(cfg))), "models": models}
     paths = table.write_tables(rows, out, "results", PERCENT_METRICS, meta)
@@ -670,30 +671,30 @@ def write_all(out: Path, cfg: AblationConfig, records: list[dict], curves: dict,
 
 
 def combine(parts: list[str | Path], out: str | Path, cfg: AblationConfig) -> dict:
-    """Merge finished ablation folders that ran disjoint tasks (e.g. in parallel) into `out`.
+    """Merge finished ablation folders that ran disjoint (task, variant) sets (e.g. in parallel)
+    into `out`.
 
-    Each part's records, probe curves and model summaries are taken for the tasks it ran
-    (a part stopped early gives the variants it finished); a task present in two parts is an
-    error. `seconds` is the longest part's.
+    Each part's records, probe curves and model summaries are taken for the variants it
+    finished (a part stopped early gives the variants it completed); a variant of a task present
+    in two parts is an error. `seconds` is the longest part's.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records, curves, models, task_info, seconds = [], {}, {}, {}, 0.0
     for part in map(Path, parts):
         meta = json.loads((part / "results.json").read_text())["meta"]
-        done = [t for t in meta["tasks"] if t in meta["models"]]  # stopped early: variants done
-        clash = sorted(set(done) & set(task_info))
-        if clash:
-            raise ConfigError(f"{part}: task {clash[0]} is in more than one folder to combine")
         part_curves = json.loads((part / "probes.json").read_text())
+        for t, by_variant in meta["models"].items():
+            clash = sorted(set(by_variant) & set(models.get(t, {})))
+            if clash:
+                raise ConfigError(f"{part}: task {t} variant {clash[0]} is in more than one "
+                                  "folder to combine")
+            models.setdefault(t, {}).update(by_variant)
+            curves.setdefault(t, {}).update(part_curves.get(t, {}))
+            task_info.setdefault(t, {**meta["tasks"][t], "seeds": meta["seeds"],
+                                     "data_seeds": meta.get("data_seeds", [0])})
         records += [r for r in json.loads((part / "records.json").read_text())
-                    if r["task"] in done]
-        for t in done:
-            task_info[t] = {**meta["tasks"][t], "seeds": meta["seeds"],
-                            "data_seeds": meta.get("data_seeds", [0])}
-            models[t] = meta["models"][t]
-            if t in part_curves:
-                curves[t] = part_curves[t]
+                    if r["variant"] in meta["models"].get(r["task"], {})]
         seconds = max(seconds, meta["seconds"])
     order = {t: i for i, t in enumerate(cfg.tasks)}
     records.sort(key=lambda r: order.get(r["task"], len(order)))

@@ -50,12 +50,13 @@ class Row:
 
 
 def summarize(records: list[dict], reference: str = "none", comparisons=None,
-              margins: dict[str, float] | None = None) -> list[Row]:
+              margins: dict[str, float] | None = None, untested=()) -> list[Row]:
     """Group long-form records by (task, condition, metric, variant), test each comparison.
 
     `comparisons(task, variants)` returns (variant, baseline) pairs (default: each variant
-    against `reference`). `margins[metric]` is the TOST equivalence margin. Rows are sorted by
-    task, condition, metric and variant, each in the order it first appears in `records`.
+    against `reference`). `margins[metric]` is the TOST equivalence margin; metrics in
+    `untested` (e.g. bounds) get no comparison. Rows are sorted by task, condition, metric and
+    variant, each in the order it first appears in `records`.
     """
     margins = margins or {}
     runs: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
@@ -79,7 +80,8 @@ def summarize(records: list[dict], reference: str = "none", comparisons=None,
         values = [float(r["value"]) for r in mine.values()]
         mean = float(np.mean(values))
         std = float(np.std(values, ddof=1)) if len(values) > 1 else NAN
-        bases = [b for v, b in pairs[task] if v == variant and (task, cond, metric, b) in runs]
+        bases = [b for v, b in pairs[task] if v == variant and (task, cond, metric, b) in runs
+                 and metric not in untested]
         if not bases:
             rows.append(Row(task, cond, metric, variant, "", len(values), mean, std, NAN, NAN,
                             NAN, NAN, "", values))
