@@ -316,6 +316,7 @@ class ModelConfig:
     batch_norm: bool = True
     causal: bool = False             # only past frames (offsets shifted so the latest is 0)
     padding: Literal["same", "valid"] = "same"
+    upsample: Literal["repeat", "learned"] = "repeat"  # frame head after decimation (models.py)
 
 
 def _kws() -> ModelConfig:

@@ -2,9 +2,12 @@
 
 Input is [B, D, L] frames. The clip head pools statistics over time (mean, mean+std or
 attention-weighted mean+std) and applies a linear layer: [B, n_classes]. The frame head applies
-a 1x1 layer per frame and, when strides or pooling decimated time by S, repeats each output S
-times (output t covers input frames t*S .. t*S+S-1, cropped to L): [B, n_classes, L]. Repetition
-(not interpolation) keeps a causal model causal.
+a 1x1 layer per frame and, when strides or pooling decimated time by S, brings it back to the
+input rate: [B, n_classes, L]. `upsample='repeat'` repeats each output S times (output t covers
+input frames t*S .. t*S+S-1, cropped to L), so labels can change only every S frames;
+`upsample='learned'` has the 1x1 layer emit S labels per output frame (a transposed convolution
+with kernel and stride S), so the head can place a boundary on any frame. Neither looks ahead of
+the block an output covers, so a causal model stays causal.
 """
 
 from __future__ import annotations
@@ -183,15 +186,19 @@ class Model(nn.Module):
             self.classifier = nn.Identity()
         elif cfg.head == "clip":
             self.classifier = nn.Linear(self.pool.out_dim, n_classes)
-        else:
-            self.classifier = nn.Conv1d(dim, n_classes, 1)
         self.stride = math.prod(stride for _, stride in self.trunk.time_ops)
+        if cfg.head == "frame" and cfg.head_linear:
+            learned = cfg.upsample == "learned" and self.stride > 1
+            self.classifier = (SubframeClassifier(dim, n_classes, self.stride) if learned
+                               else nn.Conv1d(dim, n_classes, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.trunk(x)
         if self.head == "clip":
             return self.classifier(self.dropout(self.pool(h)))
         y = self.classifier(self.dropout(h))
+        if isinstance(self.classifier, SubframeClassifier):
+            return y[..., :x.shape[-1]]
         return upsample_frames(y, self.stride, x.shape[-1])
 
     @property
@@ -209,6 +216,23 @@ class Model(nn.Module):
     def lookahead(self) -> int:
         """Future frames (past the output's anchor frame) one trunk output depends on."""
         return max(0, receptive_field(self.time_ops)[1])
+
+
+class SubframeClassifier(nn.Module):
+    """A 1x1 classifier emitting `sub` frames of logits per input frame: [B, D, L'] ->
+    [B, C, L' * sub] (sub-frame j of output t is input frame t*sub + j); the same as a
+    ConvTranspose1d with kernel and stride `sub`."""
+
+    def __init__(self, dim: int, n_classes: int, sub: int):
+        super().__init__()
+        self.sub, self.n_classes = sub, n_classes
+        self.proj = nn.Conv1d(dim, n_classes * sub, 1)
+
+    def forward(self, h: Tensor) -> Tensor:
+        y = self.proj(h)                                          # [B, sub * C, L'] as (sub, C)
+        b, _, length = y.shape
+        y = y.view(b, self.sub, self.n_classes, length)
+        return y.permute(0, 2, 3, 1).reshape(b, self.n_classes, length * self.sub)
 
 
 def upsample_frames(y: Tensor, stride: int, length: int) -> Tensor:

@@ -58,6 +58,27 @@ def test_frame_head_restores_input_length_by_repetition(arch, length):
     torch.testing.assert_close(y, decimated[..., index])
 
 
+@pytest.mark.parametrize("arch", ["tdnn", "cnn2d"])
+@pytest.mark.parametrize("length", [37, 40, 5])
+def test_learned_frame_head_is_a_transposed_convolution(arch, length):
+    """upsample='learned': S logits per trunk frame, the same as ConvTranspose1d(kernel=stride=S)."""
+    layers = [LayerSpec(8, [-1, 0, 1], pool="max", pool_width=2, pool_stride=2),
+              LayerSpec(8, [-1, 0, 1], stride=2)]
+    model = build_model(ModelConfig(arch=arch, layers=layers, head="frame", upsample="learned"),
+                        16, 4).eval()
+    x = torch.randn(2, 16, length)
+    h = model.trunk(x)
+    conv = torch.nn.ConvTranspose1d(h.shape[1], 4, kernel_size=4, stride=4)
+    proj = model.classifier.proj                  # output channel j * 4 + c: sub-frame j, class c
+    with torch.no_grad():
+        proj.bias.copy_(conv.bias.repeat(4))
+        w = conv.weight                           # [D, C, S]
+        proj.weight.copy_(w.permute(2, 1, 0).reshape(16, -1, 1))
+        expected = conv(h)[..., :length]
+        torch.testing.assert_close(model(x), expected)
+    assert model(x).shape == (2, 4, length)
+
+
 def measured_context(model, length=161, in_dim=12):
     """(first, last) input offsets that trunk output frame t depends on, from input gradients."""
     model.eval()

@@ -1,12 +1,13 @@
 """Pooling ablation recipe: `tdnn ablate` with this folder's config.toml.
 
-    tdnn recipe pooling-ablation --out runs/pooling_ablation          # the default ablation
+    tdnn recipe pooling-ablation --out runs/pooling_ablation          # the full design
     tdnn recipe pooling-ablation --out runs/pooling_ablation --quick  # ~1 min smoke test
 
-Stages (all in tdnn.experiments.ablation): 0. build the synthetic corpora that are missing
-(minimal pairs, keywords, aligned phones, b/d/g syllables); 1. for each task, variant and seed
-train a model on cached features and evaluate it with the timing probes; 2. write
-results.{md,csv,json}, summary.md, variants.md, probes.json and plots/ into --out.
+Stages (all in tdnn.experiments.ablation): 0. build the synthetic corpora that are missing, one
+set per corpus seed (anagram words, keywords, aligned phones, b/d/g syllables); 1. for each
+task, variant, corpus seed and seed train a model on cached features and evaluate it with the
+timing probes; 2. write results.{md,csv,json}, summary.md, variants.md, probes.json and plots/
+into --out (after every variant, so a run stopped early keeps what it finished).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="folder holding (or receiving) the corpora pairs/, kws/, phones/, bdg/ "
                         "(default: OUT/data)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny corpora, 3 variants, 2 seeds, 2-3 epochs: a smoke test of the "
-                        "whole pipeline in about a minute (numbers mean nothing)")
+                   help="tiny corpora, 6 variants (+ matched controls), 2 seeds, one corpus, 2-3 "
+                        "epochs: a smoke test of the whole pipeline in about a minute "
+                        "(numbers mean nothing)")
     p.add_argument("--tasks", default=None,
                    help="comma list of tasks to run (pairs, kws12, phones, bdg, pairs-fewvoices, "
                         "pairs-shortctx); default: the config's")

@@ -55,6 +55,28 @@ def _logits(model: torch.nn.Module, feats: torch.Tensor, batch_size: int = 64) -
     return torch.cat([model(feats[i:i + batch_size]) for i in range(0, len(feats), batch_size)])
 
 
+def jitter_items(model: torch.nn.Module, feats: torch.Tensor, segments: Sequence[tuple[int, int]],
+                 shifts: Sequence[int], labels: torch.Tensor | None = None) -> dict[int, dict]:
+    """Per input, per shift: `changed` (share of its argmax outputs - 1 for a clip, L for a
+    frame head - that differ from the unshifted input's), `tvd` (mean total-variation distance
+    of the softmax) and, with clip `labels`, `correct` (the shifted input is classified right)."""
+    base = _logits(model, feats)
+    p0 = base.softmax(1)
+    out = {}
+    for k in shifts:
+        moved = torch.stack([shift_segment(f, s, e, k) for f, (s, e) in zip(feats, segments)])
+        logits = _logits(model, moved)
+        p = logits.softmax(1)
+        diff = (logits.argmax(1) != base.argmax(1)).float()
+        tvd = 0.5 * (p - p0).abs().sum(1)
+        row = {"changed": diff.reshape(len(feats), -1).mean(1).numpy(),
+               "tvd": tvd.reshape(len(feats), -1).mean(1).numpy()}
+        if labels is not None and logits.dim() == 2:
+            row["correct"] = (logits.argmax(1) == labels).float().numpy()
+        out[k] = row
+    return out
+
+
 def jitter_probe(model: torch.nn.Module, feats: torch.Tensor, segments: Sequence[tuple[int, int]],
                  shifts: Sequence[int] = (-4, -3, -2, -1, 0, 1, 2, 3, 4),
                  labels: torch.Tensor | None = None) -> dict[int, dict[str, float]]:
@@ -64,18 +86,12 @@ def jitter_probe(model: torch.nn.Module, feats: torch.Tensor, segments: Sequence
     from the unshifted input's; `tvd` = mean total-variation distance between the two softmax
     distributions. With clip `labels` also `accuracy` on the shifted inputs.
     """
-    base = _logits(model, feats)
-    p0 = base.softmax(1)
+    items = jitter_items(model, feats, segments, shifts, labels)
     out = {}
-    for k in shifts:
-        moved = torch.stack([shift_segment(f, s, e, k) for f, (s, e) in zip(feats, segments)])
-        logits = _logits(model, moved)
-        p = logits.softmax(1)
-        row = {"changed": float((logits.argmax(1) != base.argmax(1)).float().mean()),
-               "tvd": float(0.5 * (p - p0).abs().sum(1).mean())}
-        if labels is not None and logits.dim() == 2:
-            row["accuracy"] = float((logits.argmax(1) == labels).float().mean())
-        out[k] = row
+    for k, row in items.items():
+        out[k] = {"changed": float(row["changed"].mean()), "tvd": float(row["tvd"].mean())}
+        if "correct" in row:
+            out[k]["accuracy"] = float(row["correct"].mean())
     return out
 
 
@@ -98,6 +114,42 @@ def follow_probe(model: torch.nn.Module, feats: torch.Tensor, labels: np.ndarray
             continue
         pred = model(shift_segment(feats, *segment, k)[None])[0].argmax(0).numpy()
         out[k] = float((pred[changed] == new[changed]).mean())
+    return out
+
+
+def set_correct(logits: torch.Tensor | np.ndarray, labels: Sequence[int],
+                groups: Sequence[Sequence[int]]) -> np.ndarray:
+    """Per clip: 1.0 when the true word wins among its own minimal-pair set's words (argmax,
+    first member on ties), 0.0 when not, NaN for a clip whose word is in no set."""
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    out = np.full(len(labels), np.nan)
+    for group in groups:
+        group = list(group)
+        sel = np.isin(labels, group)
+        pred = np.asarray(group)[np.argmax(logits[sel][:, group], axis=1)]
+        out[sel] = (pred == labels[sel]).astype(float)
+    return out
+
+
+def short_phone_mask(labels: np.ndarray, max_len: int) -> np.ndarray:
+    """Frames that belong to a run of one label lasting at most `max_len` frames."""
+    lab = np.asarray(labels)
+    edges = np.concatenate([[0], np.flatnonzero(lab[1:] != lab[:-1]) + 1, [len(lab)]])
+    mask = np.zeros(len(lab), bool)
+    for a, b in zip(edges[:-1], edges[1:]):
+        mask[a:b] = b - a <= max_len
+    return mask
+
+
+def block_majority(labels: np.ndarray, stride: int) -> np.ndarray:
+    """The best labels a head that repeats each output `stride` times can give: every block
+    [t*stride, (t+1)*stride) gets its most frequent reference label (lowest on ties)."""
+    lab = np.asarray(labels)
+    out = lab.copy()
+    for a in range(0, len(lab), stride):
+        block = lab[a:a + stride]
+        values, counts = np.unique(block, return_counts=True)
+        out[a:a + stride] = values[np.argmax(counts)]
     return out
 
 

@@ -7,7 +7,9 @@
   deterministic) and reading its phoneme events;
 - frame tasks from a corpus in the TIMIT layout (39 folded phones per 10 ms frame);
 - the /b/ /d/ /g/ task: a fixed window of frames around each syllable's consonant release.
-Splits follow the corpus (hash-based lists, TRAIN/TEST): test speakers are never trained on.
+Splits follow the corpus (hash-based lists, TRAIN/TEST) or, with a `Holdout`, hold out whole
+accents and voice variants: test speakers are never trained on, and with a holdout neither are
+their accents or voice variants. Audio is read at the frontend's sample rate.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Task:
     segments: list | None = None
     groups: list[list[int]] | None = None
     info: dict = field(default_factory=dict)
+    test_speakers: list[str] | None = None   # speaker of each test item (clusters for tests)
 
     @property
     def in_dim(self) -> int:
@@ -76,7 +79,30 @@ def read_manifest(root: str | Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def word_phones(row: dict, hop: int) -> list[tuple[str, int, int]]:
+@dataclass(frozen=True)
+class Holdout:
+    """Accents and voice variants kept out of training: a speaker with either is a test speaker,
+    every other speaker trains."""
+    accents: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+
+    def split(self, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+        """(train, test) manifest rows."""
+        test = [r for r in rows if r["accent"] in self.accents or r["variant"] in self.variants]
+        train = [r for r in rows if r["accent"] not in self.accents
+                 and r["variant"] not in self.variants]
+        return train, test
+
+
+def _split(rows: list[dict], holdout: Holdout | None) -> tuple[list[dict], list[dict]]:
+    """(train, test) rows: the holdout's, or the corpus's hash split ('training' vs the rest)."""
+    if holdout is not None:
+        return holdout.split(rows)
+    return ([r for r in rows if r["split"] == "training"],
+            [r for r in rows if r["split"] != "training"])
+
+
+def word_phones(row: dict, hop: int, rate: int = audio.SAMPLE_RATE) -> list[tuple[str, int, int]]:
     """(phoneme, start frame, end frame) of the word in one synthetic clip, by re-synthesis.
 
     Repeats what `data_prep.synth_commands.speak_word` did with the manifest's voice, rate,
@@ -91,13 +117,13 @@ def word_phones(row: dict, hop: int) -> list[tuple[str, int, int]]:
     from data_prep import espeak
     syn = espeak.synthesize(row["word"], row["voice"], rate=int(row["rate"]),
                             pitch=int(row["pitch"]), pitch_range=int(row["pitch_range"]))
-    wave = soxr.resample(syn.wave, syn.sample_rate, audio.SAMPLE_RATE)
+    wave = soxr.resample(syn.wave, syn.sample_rate, rate)
     first, end = audio.loud_span(wave, TRIM_DB)
     lo, hi = int(row["word_start"]), int(row["word_end"])
     if abs(end - first - (hi - lo)) > hop:
         return []
     offset = lo - first
-    ratio = audio.SAMPLE_RATE / syn.sample_rate
+    ratio = rate / syn.sample_rate
     phones = []
     for p in syn.phonemes:
         s = min(max(offset + round(p.start * ratio), lo), hi)
@@ -146,7 +172,7 @@ def _speaker_subset(rows: list[dict], max_speakers: int | None) -> list[dict]:
 def clip_task(name: str, root: str | Path, words: list[str], frontend_cfg: FrontendConfig,
               groups: list[list[str]] | None = None, snrs: list[float] = (),
               max_train_speakers: int | None = None, probe_phones: bool = True,
-              seed: int = 0) -> Task:
+              seed: int = 0, holdout: Holdout | None = None) -> Task:
     """A word-classification task over `words` from a synthetic Speech Commands-layout corpus.
 
     Speakers the hashing puts in the 'validation' or 'testing' lists are the test speakers
@@ -159,33 +185,35 @@ def clip_task(name: str, root: str | Path, words: list[str], frontend_cfg: Front
     if missing:
         raise LayoutError(f"{root}: no clips of {', '.join(missing)}; rebuild the corpus with "
                           f"those words (--words)")
-    train = _speaker_subset([r for r in rows if r["split"] == "training"], max_train_speakers)
-    test = [r for r in rows if r["split"] != "training"]
+    train, test = _split(rows, holdout)
+    train = _speaker_subset(train, max_train_speakers)
     _check_split(root, train, test)
     frontend = Frontend(frontend_cfg)
     index = {w: i for i, w in enumerate(words)}
 
     def load(rs):
-        waves = [audio.load(root / r["file"]) for r in rs]
+        waves = [audio.load(root / r["file"], frontend_cfg.sample_rate) for r in rs]
         return waves, torch.tensor([index[r["word"]] for r in rs])
 
     train_waves, y_train = load(train)
     test_waves, y_test = load(test)
     conditions = {}
     if snrs:
-        noises = sc.load_background_noise(root)
+        noises = sc.load_background_noise(root, frontend_cfg.sample_rate)
         if not noises:
             raise LayoutError(f"{root}/_background_noise_: no noise files for the SNR conditions")
         conditions = {k: batch_features(v, frontend)
                       for k, v in noisy_copies(test_waves, noises, list(snrs), seed).items()}
-    segments = ([middle_phone(word_phones(r, frontend.hop_length)) for r in test]
+    segments = ([middle_phone(word_phones(r, frontend.hop_length, frontend_cfg.sample_rate))
+                 for r in test]
                 if probe_phones else None)
     return Task(name, "clip", list(words), batch_features(train_waves, frontend), y_train,
                 batch_features(test_waves, frontend), y_test, conditions, segments,
                 [[index[w] for w in g] for g in groups] if groups else None,
                 {"train_clips": len(train), "test_clips": len(test),
                  "train_speakers": len({r["speaker"] for r in train}),
-                 "test_speakers": len({r["speaker"] for r in test})})
+                 "test_speakers": len({r["speaker"] for r in test})},
+                [r["speaker"] for r in test])
 
 
 def keyword_task(name: str, root: str | Path, frontend_cfg: FrontendConfig,
@@ -193,38 +221,59 @@ def keyword_task(name: str, root: str | Path, frontend_cfg: FrontendConfig,
     """The 12-class keyword task (10 words, `_silence_`, `_unknown_`) through the Speech Commands loader."""
     root = Path(root)
     labels = sc.labels_for_task(12)
-    noises = sc.load_background_noise(root)
+    rate = frontend_cfg.sample_rate
+    noises = sc.load_background_noise(root, rate)
     frontend = Frontend(frontend_cfg)
 
     def load(split):
         examples = sc.load_examples(root, split, task=12, seed=seed)
-        data = sc.ClipDataset(examples, labels, noises=noises or None)
+        data = sc.ClipDataset(examples, labels, clip_samples=rate, noises=noises or None,
+                              sample_rate=rate)
         items = [data[i] for i in range(len(data))]
-        return [np.asarray(w, np.float32) for w, _ in items], torch.tensor([y for _, y in items])
+        speakers = [ex.path.name.split("_nohash_")[0] if ex.path else "_silence_"
+                    for ex in examples]
+        return ([np.asarray(w, np.float32) for w, _ in items],
+                torch.tensor([y for _, y in items]), speakers)
 
-    train_waves, y_train = load("train")
-    extra_waves, extra_y = load("validation")
-    test_waves, y_test = load("test")
+    train_waves, y_train, _ = load("train")
+    extra_waves, extra_y, _ = load("validation")
+    test_waves, y_test, test_speakers = load("test")
     conditions = ({k: batch_features(v, frontend)
                    for k, v in noisy_copies(test_waves, noises, list(snrs), seed).items()}
                   if snrs and noises else {})
     return Task(name, "clip", labels, batch_features(train_waves + extra_waves, frontend),
                 torch.cat([y_train, extra_y]), batch_features(test_waves, frontend), y_test,
                 conditions, None, None,
-                {"train_clips": len(train_waves) + len(extra_waves), "test_clips": len(test_waves)})
+                {"train_clips": len(train_waves) + len(extra_waves), "test_clips": len(test_waves)},
+                test_speakers)
 
 
 def frame_task(name: str, root: str | Path, frontend_cfg: FrontendConfig,
-               max_train: int | None = None, max_test: int | None = None) -> Task:
-    """Frame phone classification (39 folded TIMIT classes) from a corpus in the TIMIT layout."""
+               max_train: int | None = None, max_test: int | None = None,
+               holdout: Holdout | None = None) -> Task:
+    """Frame phone classification (39 folded TIMIT classes) from a corpus in the TIMIT layout.
+
+    With a `holdout` the synthetic corpus's manifest (accent and variant per utterance) re-splits
+    TRAIN and TEST; a corpus without a manifest (real TIMIT) keeps its own split.
+    """
+    root = Path(root)
     frontend = Frontend(frontend_cfg)
     hop = frontend.hop_length
+    utts = {"train": timit.load_utterances(root, "train"), "test": timit.load_utterances(root, "test")}
+    if holdout is not None and (root / "manifest.csv").is_file():
+        rows = {r["utterance"].lower(): r for r in read_manifest(root)}
+        every = utts["train"] + utts["test"]
+        key = {id(u): str(u.wav.relative_to(root).with_suffix("")).lower() for u in every}
+        train_rows, _ = holdout.split([rows[key[id(u)]] for u in every])
+        keep = {id(r) for r in train_rows}
+        utts = {"train": [u for u in every if id(rows[key[id(u)]]) in keep],
+                "test": [u for u in every if id(rows[key[id(u)]]) not in keep]}
 
     def load(split, limit):
-        utts = timit.load_utterances(root, split)[:limit]
         xs, ys, segs = [], [], []
-        for u in utts:
-            feats = torch.from_numpy(frontend.extract(audio.load(u.wav)).T.copy())
+        for u in utts[split][:limit]:
+            feats = torch.from_numpy(frontend.extract(audio.load(u.wav, frontend_cfg.sample_rate))
+                                     .T.copy())
             labels = timit.frame_labels(u.segments, feats.shape[-1], hop)
             xs.append(feats)
             ys.append(torch.from_numpy(labels))
@@ -235,18 +284,22 @@ def frame_task(name: str, root: str | Path, frontend_cfg: FrontendConfig,
 
     x_train, y_train, _ = load("train", max_train)
     x_test, y_test, segments = load("test", max_test)
+    speakers = [u.speaker for u in utts["test"][:max_test]]
     return Task(name, "frame", list(timit.PHONES_39), x_train, y_train, x_test, y_test, {},
                 segments, None, {"train_utterances": len(x_train), "test_utterances": len(x_test),
                                  "train_frames": int(sum(y.numel() for y in y_train)),
-                                 "test_frames": int(sum(y.numel() for y in y_test))})
+                                 "test_frames": int(sum(y.numel() for y in y_test)),
+                                 "test_speakers": len(set(speakers))}, speakers)
 
 
 def bdg_task(name: str, root: str | Path, frontend_cfg: FrontendConfig, frames: int = 15,
-             before: int = 3, max_train_speakers: int | None = None) -> Task:
+             before: int = 3, max_train_speakers: int | None = None,
+             holdout: Holdout | None = None) -> Task:
     """Waibel et al. (1989) /b/ /d/ /g/: `frames` frames from `before` frames ahead of the release.
 
     Reads a `tdnn prepare synth-bdg` corpus (manifest with the release sample of each syllable).
-    Test speakers are those the hashing puts in 'validation' or 'testing', as in `clip_task`.
+    Test speakers are those the hashing puts in 'validation' or 'testing' (or the holdout's), as
+    in `clip_task`.
     The jitter span of each test item is its consonant, release to vowel onset.
     """
     root = Path(root)
@@ -260,7 +313,7 @@ def bdg_task(name: str, root: str | Path, frontend_cfg: FrontendConfig, frames: 
     index = {c: i for i, c in enumerate(labels)}
 
     def load(rs):
-        waves = [audio.load(root / r["file"]) for r in rs]
+        waves = [audio.load(root / r["file"], frontend_cfg.sample_rate) for r in rs]
         feats = batch_features(waves, frontend)
         starts = [max(0, round(int(r["release"]) / hop) - before) for r in rs]
         starts = [min(s, feats.shape[-1] - frames) for s in starts]
@@ -271,8 +324,8 @@ def bdg_task(name: str, root: str | Path, frontend_cfg: FrontendConfig, frames: 
                  for r, s in zip(rs, starts)]
         return x, torch.tensor([index[r["consonant"]] for r in rs]), spans
 
-    train = _speaker_subset([r for r in rows if r["split"] == "training"], max_train_speakers)
-    test = [r for r in rows if r["split"] != "training"]
+    train, test = _split(rows, holdout)
+    train = _speaker_subset(train, max_train_speakers)
     _check_split(root, train, test)
     x_train, y_train, _ = load(train)
     x_test, y_test, spans = load(test)
@@ -280,4 +333,5 @@ def bdg_task(name: str, root: str | Path, frontend_cfg: FrontendConfig, frames: 
     return Task(name, "clip", labels, x_train, y_train, x_test, y_test, {}, segments, None,
                 {"train_clips": len(train), "test_clips": len(test), "frames": frames,
                  "train_speakers": len({r["speaker"] for r in train}),
-                 "test_speakers": len({r["speaker"] for r in test})})
+                 "test_speakers": len({r["speaker"] for r in test})},
+                [r["speaker"] for r in test])
