@@ -112,12 +112,14 @@ def resolve_thresholds(args) -> None:
         args.refractory = 1.0 if args.refractory is None else args.refractory
         return
     try:
-        budgets, use, refractory = read_thresholds(
-            args.thresholds, None if args.eval is not None else args.fa_per_hour)
-    except UserError as e:  # the library names the file or the budget; add the flag
-        budget = str(e).startswith("budget")
-        raise UserError(f"--fa-per-hour {args.fa_per_hour:g}: {str(e).split(': ', 1)[1]}"
-                        if budget else f"--thresholds {e}") from None
+        budgets, use, refractory = read_thresholds(args.thresholds)
+    except UserError as e:  # the library names the file; add the flag
+        raise UserError(f"--thresholds {e}") from None
+    if args.eval is None and args.fa_per_hour is not None:
+        use = f"{args.fa_per_hour:g}"
+        if use not in budgets:
+            raise UserError(f"--fa-per-hour {use}: {args.thresholds} has thresholds for "
+                            f"{', '.join(budgets)} false alarms per hour only")
     args.decide = budgets[use]
     args.given = {float(b): ths for b, ths in budgets.items()}
     args.refractory = refractory if args.refractory is None else args.refractory
