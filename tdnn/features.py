@@ -125,6 +125,13 @@ class Frontend(nn.Module):
         """Frames for a clip of `n_samples` samples: 1 + n_samples // hop."""
         return 1 + int(n_samples) // self.hop_length
 
+    def use_threads(self, threads: int) -> None:
+        """Run the speech_embedding models on `threads` ONNX Runtime threads (identical output
+        for any count; torch kinds follow torch's own thread setting)."""
+        if self.embedding is not None:
+            from . import embedding
+            self.embedding = embedding.load(self.cfg.embedding_dir, threads)
+
     def forward(self, wave: Tensor) -> Tensor:
         """Features [B, D, L] for equal-length waveforms [B, T] (a 1-D [T] gives B = 1)."""
         if wave.dim() == 1:

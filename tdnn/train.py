@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -192,6 +193,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         if cfg.data.feature_copies:
             device = torch.device(dinfo.device) if dinfo.distributed else pick_device(cfg.device)
             data.frontend.to(device)
+            # A one-off pass before training: one process uses every core (output identical).
+            data.frontend.use_threads(1 if dinfo.distributed else len(os.sched_getaffinity(0)))
             data.cache(cfg.data.feature_copies, cfg.eval_batch_size, device,
                        cfg.progress and dinfo.is_main, out_dir / FEATURES, feature_key(cfg))
         return _fit(model, data, cfg, out_dir, resume, on_step)

@@ -137,6 +137,9 @@ def clip_data(cfg: TrainConfig) -> ClipData:
                   unknown_percentage=d.unknown_percentage)
     val_root = sc.open_corpus(d.validation_root, d.cache_dir or None) if d.validation_root else root
     val_ex = sc.load_examples(val_root, "validation", **common)
+    for extra in d.extra_validation:
+        val_ex += sc.load_examples(sc.open_corpus(extra, d.cache_dir or None), "validation",
+                                   **common)
     if d.resample_unknown and d.task == 12:
         common["unknown_percentage"] = None
     train_ex = sc.load_examples(root, "train", **common)

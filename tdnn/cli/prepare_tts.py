@@ -43,9 +43,10 @@ def register(sub) -> None:
                         "plain words")
     p.add_argument("--takes", type=int, default=2,
                    help="clips per word per voice, each take with its own drawn settings")
-    p.add_argument("--split", choices=("voice-set", "hash"), default="voice-set",
+    p.add_argument("--split", choices=("voice-set", "hash", "train"), default="voice-set",
                    help="voice-set: dev voices -> validation_list.txt, the rest training; "
-                        "hash: the TensorFlow hashing of speaker ids")
+                        "hash: the TensorFlow hashing of speaker ids; train: every clip "
+                        "training (empty lists)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed = same files")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="worker processes (one engine each, one thread each)")
@@ -93,25 +94,6 @@ def _options(args) -> dict:
             "piper": {"model": args.piper_model and str(args.piper_model)}}
 
 
-def _speakers(args, loaded: dict):
-    """The chosen speakers of every engine."""
-    from data_prep import espeak, synth_commands, voice_sets
-    from data_prep.tts_commands import Speaker
-    speakers = []
-    for name, engine in loaded.items():
-        pool = None
-        if name == "espeak":
-            drawn = synth_commands.make_speakers(args.espeak_voices, args.seed,
-                                                 list(espeak.ENGLISH_ACCENTS),
-                                                 synth_commands.all_variants())
-            pool = list(dict.fromkeys(sp.voice for sp in drawn))
-        speakers += [Speaker(name, v, s)
-                     for v, s in voice_sets.select(args.voices, name, engine.voices(), pool)]
-    if not speakers:
-        raise UserError(f"--voices {args.voices}: no voice of --engines {args.engines} chosen")
-    return speakers
-
-
 def _check_out(args) -> None:
     """--out is given, and new or empty unless --resume / --overwrite."""
     if args.out is None:
@@ -135,18 +117,17 @@ def run_tts(args) -> int:
         _check_out(args)
     options = _options(args)
     loaded = {n: engines.load(n, **options.get(n, {})) for n in names}
-    speakers = _speakers(args, loaded)
+    speakers = tts_commands.choose_speakers(loaded, args.voices, args.espeak_voices, args.seed)
     if args.list_voices:
         for sp in speakers:
             print(f"{sp.voice_set:7s} {sp.id:32s} {sp.engine}:{sp.voice}")
         return 0
-    takes = {sp.id: tts_commands.draw_takes(loaded[sp.engine], sp, args.takes, args.seed)
-             for sp in speakers}
     t0 = time.time()
-    summary = tts_commands.build(args.out, speakers, takes, words.resolve(args.words), options,
-                                 tts_cache.root(args.cache), seed=args.seed, jobs=args.jobs,
-                                 split=args.split, noise_seconds=args.noise_seconds,
-                                 progress=not args.quiet)
+    summary = tts_commands.build_takes(args.out, loaded, speakers, args.takes,
+                                       words.resolve(args.words), options,
+                                       tts_cache.root(args.cache), seed=args.seed,
+                                       jobs=args.jobs, split=args.split,
+                                       noise_seconds=args.noise_seconds, progress=not args.quiet)
     return report_build("tts-commands", args.out, summary, time.time() - t0)
 
 

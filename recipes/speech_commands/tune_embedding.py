@@ -1,0 +1,123 @@
+"""Variants of the speech_embedding keyword TDNN, trained on a finished recipe run's cached
+features and scored on the two dev sets: eSpeak validation speakers and the dev voices.
+
+    python recipes/speech_commands/tune_embedding.py --run RUN --out TUNE [--only NAME ...]
+
+RUN is a `tdnn recipe speech-commands --engines ...` folder of the speech_embedding model (its
+config.yaml and features/ copies are reused, so a variant costs only its training: the model,
+epochs and regularisation change, the data, augmentation and seed do not). The test split is not
+touched: `TUNE/tuning.json` and `TUNE/tuning.md` hold, per variant, parameters, the best epoch
+(picked on both sets together, as in the recipe) and accuracy on the eSpeak validation speakers
+and on the dev voices (all their words), sorted by the mean of the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from pathlib import Path
+
+from tdnn import config, runs
+from tdnn.config import TrainConfig
+from tdnn.models import LayerSpec
+
+
+def layers(*dims_contexts) -> list[LayerSpec]:
+    """Context layers (dim, context) and the final 1x1 layer."""
+    return [LayerSpec(dim=d, context=list(c)) for d, c in dims_contexts]
+
+
+# Each variant: (what it changes, function of the run's config). All stay <= 100k parameters.
+VARIANTS = {
+    "recipe": ("the recipe's config_embedding.toml", lambda c: c),
+    "epochs60": ("60 epochs", lambda c: dataclasses.replace(c, epochs=60)),
+    "wide": ("context layers 96 wide (head 128)", lambda c: _model(c, layers(
+        (96, (-1, 0, 1)), (96, (-1, 0, 1)), (96, (-2, 0, 2)), (128, (0,))))),
+    "deep": ("a fourth context layer (+-2): 13 frames seen", lambda c: _model(c, layers(
+        (64, (-1, 0, 1)), (64, (-1, 0, 1)), (64, (-2, 0, 2)), (64, (-2, 0, 2)), (128, (0,))))),
+    "dropout": ("dropout 0.1", lambda c: _model(c, dropout=0.1)),
+    "wide_epochs60": ("96 wide, 60 epochs", lambda c: dataclasses.replace(
+        VARIANTS["wide"][1](c), epochs=60)),
+}
+
+
+def _model(cfg: TrainConfig, new_layers=None, **changes) -> TrainConfig:
+    """`cfg` with its model's layers and/or fields replaced."""
+    if new_layers is not None:
+        changes["layers"] = new_layers
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **changes))
+
+
+def validation_accuracy(run, root: str, whole: bool = False) -> float:
+    """Accuracy of a loaded run's best model on the validation split of the corpus `root`: with
+    the run's silence/unknown shares, or `whole` (every clip, no silence: how the recipe scores
+    dev voices)."""
+    from tdnn.data import speech_commands as sc
+    from tdnn.evaluate import evaluate_examples
+
+    d = run.cfg.data
+    shares = (0, None) if whole else (d.silence_percentage, d.unknown_percentage)
+    examples = sc.load_examples(root, "validation", d.task, run.cfg.seed, *shares)
+    return evaluate_examples(run, examples)[0]["accuracy"]
+
+
+def tune(run_dir: Path, out: Path, names: list[str], overrides: list[str] = ()) -> dict:
+    """Train each variant into out/<name> on run_dir's cached features; score on dev sets."""
+    from tdnn.train import FEATURES, train
+
+    base = config.load(TrainConfig, run_dir / "config.yaml", overrides)
+    dev_root = (base.data.extra_validation or [base.data.validation_root])[0]
+    results = {}
+    for name in names:
+        what, change = VARIANTS[name]
+        cfg = dataclasses.replace(change(base), progress=False)
+        folder = out / name
+        if not (folder / runs.METRICS).is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # an unfinished variant of this script
+            folder.mkdir(parents=True)
+            shutil.copytree(run_dir / FEATURES, folder / FEATURES)
+            print(f"[{name}] {what}", flush=True)
+            train(cfg, folder)
+        trained = runs.read_json(folder / runs.METRICS)
+        run = runs.load_run(folder)
+        espeak = validation_accuracy(run, cfg.data.root)
+        dev = validation_accuracy(run, dev_root, whole=True)
+        results[name] = {"what": what, "params": sum(p.numel() for p in run.model.parameters()),
+                         "epochs": cfg.epochs, "best_epoch": trained["best"]["epoch"],
+                         "dev_voices": dev, "espeak_validation": espeak, "mean": (dev + espeak) / 2}
+        print(f"[{name}] dev voices {100 * dev:.2f}%, eSpeak validation {100 * espeak:.2f}%",
+              flush=True)
+    return results
+
+
+def markdown(results: dict) -> str:
+    """The tuning table, best mean first."""
+    lines = ["| variant | what | params | best epoch | dev voices | eSpeak validation | mean |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, r in sorted(results.items(), key=lambda kv: -kv[1]["mean"]):
+        lines.append(f"| {name} | {r['what']} | {r['params']:,} | {r['best_epoch']}/{r['epochs']}"
+                     f" | {100 * r['dev_voices']:.2f}% | {100 * r['espeak_validation']:.2f}% | "
+                     f"{100 * r['mean']:.2f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="finished speech_embedding recipe run")
+    p.add_argument("--out", type=Path, required=True, help="folder for the variants' runs")
+    p.add_argument("--only", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS),
+                   help="variants to run (default: all)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change the run's config for every variant (e.g. data.extra_validation)")
+    args = p.parse_args(argv)
+    results = tune(args.run, args.out, args.only, args.overrides)
+    runs.write_json(results, args.out / "tuning.json")
+    (args.out / "tuning.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
