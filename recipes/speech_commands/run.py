@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
       help="other engines (kokoro,piper: the extras) whose training voices join training and "
            "whose dev voices join the validation speakers: rendered into --voices-dir, which "
            "then serves as --voices and --dev-voices (what `make demo` runs)")
+    a("--takes", type=int, default=2,
+      help="clips per word per voice that --engines renders (default: %(default)s, chosen on the "
+           "dev voices over 1)")
     a("--voices-dir", type=Path, default=None, metavar="DIR",
       help="where --engines renders its corpus (default: RUN/voices; rendered words are cached "
            "outside it, in the tts cache)")
@@ -175,9 +178,9 @@ def stage_corpus(folder: Path, args) -> Path:
 
 
 def stage_voices(folder: Path, args) -> Path:
-    """Render the training and dev voices of `args.engines` into `folder` (one take of each of
-    the 35 words per voice) unless a finished corpus is there; an interrupted one is redone
-    from the cache of rendered words."""
+    """Render the training and dev voices of `args.engines` into `folder` (`args.takes` takes of
+    each of the 35 words per voice) unless a finished corpus is there; an interrupted one is
+    redone from the cache of rendered words."""
     from data_prep import engines as tts_engines
     from data_prep import tts_cache, tts_commands, words
 
@@ -191,13 +194,16 @@ def stage_voices(folder: Path, args) -> Path:
             not corpus.interrupted(folder):
         raise UserError(f"--voices-dir {folder}: not empty and holds no corpus built by tdnn; "
                         "name a new or empty folder")
+    if args.takes < 1:
+        raise UserError(f"--takes must be at least 1, got {args.takes}")
     if "kokoro" in names:
         ensure_kokoro_voices()
     loaded = {n: tts_engines.load(n) for n in names}
     speakers = tts_commands.choose_speakers(loaded, "train,dev", 0, args.seed)
     print(f"[voices] rendering {len(speakers)} {','.join(names)} voices (training and dev) "
           f"into {folder}", flush=True)
-    summary = tts_commands.build_takes(folder, loaded, speakers, 1, words.resolve(CORPUS_WORDS),
+    summary = tts_commands.build_takes(folder, loaded, speakers, args.takes,
+                                       words.resolve(CORPUS_WORDS),
                                        {}, tts_cache.root(), seed=args.seed, jobs=args.jobs)
     if summary["failures"]:
         item, reason = summary["failures"][0]
