@@ -125,9 +125,9 @@ def _det_miss(det: dict, fa_per_hour: float) -> str:
 
 def stream_misses() -> str:
     """Misses at 0.5 / 1 / 10 FA/h with per-keyword thresholds chosen on dev, dev and test
-    (bench/stream_eval.py: stream_base_dev.json, stream.json)."""
+    (bench/stream_eval.py: the log-mel runs, then the speech_embedding runs)."""
     rows = []
-    for name in ("stream_base_dev", "stream"):
+    for name in ("stream_base_dev", "stream", "stream_embed_dev", "stream_embed_clips_dev"):
         d = _load(name)
         budgets = [f"{b:g}" for b in d["budgets_fa_per_hour"]]
         for run, splits in d["runs"].items():
