@@ -181,3 +181,33 @@ def test_cli_stream_and_export_of_an_embedding_run(model_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
     assert "frontend not included" in capsys.readouterr().out
     assert json.loads((tmp_path / "m.json").read_text())["input"] == "feats"
+
+
+def test_tuning_variants_reuse_the_runs_features_and_score_both_dev_sets(model_dir, tmp_path):
+    from recipes.speech_commands import tune_embedding
+    from tdnn.data import speech_commands as sc
+    from tdnn.evaluate import evaluate_examples
+    from tdnn.runs import load_run, read_json
+    from tdnn.train import TrainConfig, train
+
+    corpus = make_corpus(tmp_path / "sc", speakers=6)
+    voices = make_corpus(tmp_path / "voices", speakers=4, takes=1)  # dev voices of "an engine"
+    cfg = config.load(TrainConfig, None, [
+        f"data.root={corpus}", f"data.extra_validation=[{voices}]", "epochs=2", "batch_size=16",
+        "threads=1", "progress=false", "frontend.kind=speech_embedding", "frontend.normalize=none",
+        "data.feature_copies=1", "augment.speed_prob=0", "augment.vtlp_prob=0",
+        "augment.reverb_prob=0", "augment.bandlimit_prob=0", "augment.time_mask_width=1",
+        "model.layers=[{dim: 16, context: [-1, 0, 1]}, {dim: 16, context: [0]}]"])
+    base = train(cfg, tmp_path / "run")
+    results = tune_embedding.tune(tmp_path / "run", tmp_path / "tune", ["recipe", "dropout"])
+    # The unchanged variant retrains the run exactly, from the copied features (none computed).
+    again = read_json(tmp_path / "tune" / "recipe" / "metrics.json")
+    assert [h["train_loss"] for h in again["history"]] == [h["train_loss"] for h in base["history"]]
+    log = (tmp_path / "tune" / "recipe" / "train.log").read_text()
+    assert "features of train0 read from" in log
+    # Dev voices are scored whole (every clip, no generated silence), as the recipe scores them.
+    run = load_run(tmp_path / "tune" / "recipe")
+    whole = sc.load_examples(voices, "validation", 12, 0, 0, None)
+    assert results["recipe"]["dev_voices"] == evaluate_examples(run, whole)[0]["accuracy"]
+    assert results["dropout"]["params"] == results["recipe"]["params"]
+    assert (tmp_path / "tune" / "dropout" / "config.yaml").read_text().count("dropout: 0.1") == 1

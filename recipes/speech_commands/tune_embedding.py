@@ -20,11 +20,12 @@ from pathlib import Path
 
 from tdnn import config, runs
 from tdnn.config import TrainConfig
+from tdnn.errors import UserError
 from tdnn.models import LayerSpec
 
 
 def layers(*dims_contexts) -> list[LayerSpec]:
-    """Context layers (dim, context) and the final 1x1 layer."""
+    """Layer specs from (dim, context offsets) pairs."""
     return [LayerSpec(dim=d, context=list(c)) for d, c in dims_contexts]
 
 
@@ -37,8 +38,6 @@ VARIANTS = {
     "deep": ("a fourth context layer (+-2): 13 frames seen", lambda c: _model(c, layers(
         (64, (-1, 0, 1)), (64, (-1, 0, 1)), (64, (-2, 0, 2)), (64, (-2, 0, 2)), (128, (0,))))),
     "dropout": ("dropout 0.1", lambda c: _model(c, dropout=0.1)),
-    "wide_epochs60": ("96 wide, 60 epochs", lambda c: dataclasses.replace(
-        VARIANTS["wide"][1](c), epochs=60)),
 }
 
 
@@ -68,17 +67,23 @@ def tune(run_dir: Path, out: Path, names: list[str], overrides: list[str] = ()) 
 
     base = config.load(TrainConfig, run_dir / "config.yaml", overrides)
     dev_root = (base.data.extra_validation or [base.data.validation_root])[0]
+    if not dev_root:
+        raise UserError(f"--run {run_dir}: trained without dev voices (data.extra_validation); "
+                        "run the recipe with --engines or --dev-voices")
     results = {}
     for name in names:
         what, change = VARIANTS[name]
         cfg = dataclasses.replace(change(base), progress=False)
         folder = out / name
         if not (folder / runs.METRICS).is_file():
-            shutil.rmtree(folder, ignore_errors=True)  # an unfinished variant of this script
-            folder.mkdir(parents=True)
-            shutil.copytree(run_dir / FEATURES, folder / FEATURES)
+            resume = (folder / runs.LAST).is_file()  # an interrupted variant continues
+            if folder.exists() and not resume:
+                raise UserError(f"{folder}: exists and holds no run of this script; name "
+                                "another --out")
+            if not resume:
+                shutil.copytree(run_dir / FEATURES, folder / FEATURES)
             print(f"[{name}] {what}", flush=True)
-            train(cfg, folder)
+            train(cfg, folder, resume=resume)
         trained = runs.read_json(folder / runs.METRICS)
         run = runs.load_run(folder)
         espeak = validation_accuracy(run, cfg.data.root)
