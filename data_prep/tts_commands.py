@@ -112,6 +112,8 @@ def _speaker_clips(job: _Job) -> tuple[list[dict], list[tuple[str, str]]]:
         try:
             waves = rendered(engine, Path(job.cache), sp.voice, list(job.words), settings)
         except Exception as e:  # noqa: BLE001 - report the take, keep building the rest
+            if corpus.fatal(e):  # a full disk (e.g. in the word cache) stops the build
+                raise
             failures += [(f"{w}/{sp.id}_nohash_{take}.wav", f"{type(e).__name__}: {e}")
                          for w in job.words]
             continue
@@ -173,11 +175,11 @@ def choose_speakers(loaded: dict, voices: str, espeak_voices: int, seed: int) ->
 
 
 def build_takes(out: Path, loaded: dict, speakers: list[Speaker], n_takes: int,
-                words: list[str], options: dict, cache: Path, **build_options) -> dict:
+                words: list[str], options: dict, cache: Path, seed: int = 0,
+                **build_options) -> dict:
     """`build` with `n_takes` takes per speaker, each drawn from the seed and the speaker id."""
-    seed = build_options.get("seed", 0)
     takes = {sp.id: draw_takes(loaded[sp.engine], sp, n_takes, seed) for sp in speakers}
-    return build(out, speakers, takes, words, options, cache, **build_options)
+    return build(out, speakers, takes, words, options, cache, seed=seed, **build_options)
 
 
 def planned_files(speakers: list[Speaker], takes: dict[str, list[dict]], words: list[str],
