@@ -1,6 +1,7 @@
 """The ablation table builder on fixed numbers, and the variant set at matched parameter count."""
 
 import csv
+import dataclasses
 import json
 import math
 
@@ -138,27 +139,55 @@ def test_bad_variant_is_a_user_error(tmp_path, capsys):
     assert "max9" in capsys.readouterr().err
 
 
+def _part(folder, cfg, task, values, first_seed=0, curves=None, corpus=None):
+    """A finished ablation folder: `values[variant]` = accuracy per seed from `first_seed`."""
+    recs = [{"task": task, "condition": "clean", "variant": v, "seed": first_seed + s,
+             "data_seed": 0, "metric": "accuracy", "value": x}
+            for v, xs in values.items() for s, x in enumerate(xs)]
+    models = {task: {v: {"params": 10, "receptive_field_frames": 15,
+                         "output_stride_frames": 1, "macs_per_second": 1.0,
+                         "train_seconds": 1.0} for v in values}}
+    info = {task: {"seconds": 1.0, "data_seed 0": corpus or {"train_clips": 8}}}
+    cfg = dataclasses.replace(cfg, seeds=list(range(first_seed, first_seed + 3)))
+    ablation.write_all(folder, cfg, recs, curves or {}, models, info, 5.0)
+    return folder
+
+
 def test_combine_merges_disjoint_task_folders(tmp_path):
     from tdnn import config
     cfg = config.from_dict(ablation.AblationConfig, {"tasks": ["a", "b"], "variants": ["none"]})
-
-    def part(name, task, values):
-        folder = tmp_path / name
-        recs = [{"task": task, "condition": "clean", "variant": v, "seed": s, "data_seed": 0,
-                 "metric": "accuracy", "value": x}
-                for v, xs in values.items() for s, x in enumerate(xs)]
-        models = {task: {v: {"params": 10, "receptive_field_frames": 15,
-                             "output_stride_frames": 1, "macs_per_second": 1.0,
-                             "train_seconds": 1.0} for v in values}}
-        ablation.write_all(folder, cfg, recs, {}, models, {task: {"seconds": 1.0}}, 5.0)
-        return folder
-
-    a = part("a", "a", {"none": REF, "max2-early": POOL})
-    b = part("b", "b", {"none": POOL, "max2-early": REF})
+    a = _part(tmp_path / "a", cfg, "a", {"none": REF, "max2-early": POOL})
+    b = _part(tmp_path / "b", cfg, "b", {"none": POOL, "max2-early": REF})
     result = ablation.combine([b, a], tmp_path / "all", cfg)
     rows = {(r.task, r.variant): r for r in result["rows"]}
     assert [r.task for r in result["rows"]] == ["a", "a", "b", "b"]  # config's task order
     assert rows[("a", "max2-early")].p_value == pytest.approx(stats.ttest_rel(POOL, REF).pvalue)
     assert rows[("b", "max2-early")].values == REF
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="corpus seed 0 seed 0 is in more than one"):
         ablation.combine([a, a], tmp_path / "twice", cfg)
+
+
+def test_combine_unions_more_seeds_of_the_same_variants(tmp_path):
+    """Seeds 0-2 in one folder and 3-4 in another are one table of five paired runs; probe
+    curves average over all five runs, minimal-pair confusions add up."""
+    from tdnn import config
+    cfg = config.from_dict(ablation.AblationConfig, {"tasks": ["a"], "variants": ["none"]})
+    ref2, pool2 = [0.93, 0.89], [0.80, 0.86]
+    curve = lambda x, conf: {"none": {"jitter_changed": {"2": x}, "set_confusions": [conf]}}
+    a = _part(tmp_path / "a", cfg, "a", {"none": REF, "max2-early": POOL},
+              curves={"a": curve(0.1, [[2, 1], [0, 3]])})
+    b = _part(tmp_path / "b", cfg, "a", {"none": ref2, "max2-early": pool2}, first_seed=3,
+              curves={"a": curve(0.6, [[1, 0], [1, 1]])})
+    result = ablation.combine([a, b], tmp_path / "all", cfg)
+    pool = next(r for r in result["rows"] if r.variant == "max2-early")
+    assert pool.values == POOL + pool2 and pool.n == 5
+    assert pool.p_value == pytest.approx(stats.ttest_rel(POOL + pool2, REF + ref2).pvalue)
+    probes = json.loads((tmp_path / "all" / "probes.json").read_text())["a"]["none"]
+    assert probes["jitter_changed"]["2"] == pytest.approx((3 * 0.1 + 2 * 0.6) / 5)
+    assert probes["set_confusions"] == [[[3, 1], [1, 4]]]
+    meta = json.loads((tmp_path / "all" / "results.json").read_text())["meta"]
+    assert meta["tasks"]["a"]["seeds"] == [0, 1, 2, 3, 4] and meta["tasks"]["a"]["seconds"] == 2.0
+    other = _part(tmp_path / "c", cfg, "a", {"none": ref2}, first_seed=3,
+                  corpus={"train_clips": 9})
+    with pytest.raises(ConfigError, match="corpus seed 0 is a different corpus"):
+        ablation.combine([a, other], tmp_path / "mixed", cfg)

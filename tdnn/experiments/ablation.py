@@ -456,6 +456,9 @@ def frame_metrics(model, task, shifts: list[int], short: int, out: Metrics) -> d
         out.add("clean", metric, v)
     blur = probes.boundary_posteriors(posts, refs, window=6)
     out.add("clean", "blur_transition", blur["transition"])
+    # the same at the short phones (2..short_phone frames; +-2 frames sees one boundary only)
+    blur_short = probes.boundary_posteriors(posts, refs, window=2, short=cfg.short_phone)
+    out.add("clean", "blur_transition_short", blur_short["transition"])
     extra = {"boundary": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                           for k, v in blur.items()}}
     keep = [i for i, seg in enumerate(task.segments or []) if seg is not None]
@@ -675,34 +678,89 @@ def write_all(out: Path, cfg: AblationConfig, records: list[dict], curves: dict,
 
 
 def combine(parts: list[str | Path], out: str | Path, cfg: AblationConfig) -> dict:
-    """Merge finished ablation folders that ran disjoint (task, variant) sets (e.g. in parallel)
-    into `out`.
+    """Merge finished ablation folders into `out`: parts may hold other tasks, other variants,
+    or more runs (other seeds or corpus seeds) of the same variants.
 
-    Each part's records, probe curves and model summaries are taken for the variants it
-    finished (a part stopped early gives the variants it completed); a variant of a task present
-    in two parts is an error. `seconds` is the longest part's.
+    Each part gives the variants it finished (a part stopped early gives those it completed).
+    Errors: a run (task, variant, corpus seed, seed) in two parts, a corpus seed whose corpus
+    differs between parts, a variant whose model differs. Probe curves are averaged over all runs
+    of a variant, minimal-pair confusions summed; `seconds` is the longest part's.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records, curves, models, task_info, seconds = [], {}, {}, {}, 0.0
+    runs: dict[tuple[str, str], set] = {}  # (task, variant) -> {(data_seed, seed)}
     for part in map(Path, parts):
         meta = json.loads((part / "results.json").read_text())["meta"]
         part_curves = json.loads((part / "probes.json").read_text())
-        for t, by_variant in meta["models"].items():
-            clash = sorted(set(by_variant) & set(models.get(t, {})))
+        finished = meta["models"]
+        part_records = [r for r in json.loads((part / "records.json").read_text())
+                        if r["variant"] in finished.get(r["task"], {})]
+        part_runs: dict[tuple[str, str], set] = {}
+        for r in part_records:
+            part_runs.setdefault((r["task"], r["variant"]), set()).add((r["data_seed"], r["seed"]))
+        for (t, v), got in part_runs.items():
+            clash = sorted(got & runs.get((t, v), set()))
             if clash:
-                raise ConfigError(f"{part}: task {t} variant {clash[0]} is in more than one "
-                                  "folder to combine")
-            models.setdefault(t, {}).update(by_variant)
-            curves.setdefault(t, {}).update(part_curves.get(t, {}))
-            task_info.setdefault(t, {**meta["tasks"][t], "seeds": meta["seeds"],
-                                     "data_seeds": meta.get("data_seeds", [0])})
-        records += [r for r in json.loads((part / "records.json").read_text())
-                    if r["variant"] in meta["models"].get(r["task"], {})]
+                raise ConfigError(f"{part}: task {t} variant {v} corpus seed {clash[0][0]} seed "
+                                  f"{clash[0][1]} is in more than one folder to combine")
+        for t, by_variant in finished.items():
+            done = set().union(*(got for (tt, _), got in part_runs.items() if tt == t))
+            _merge_task_info(task_info, t, meta["tasks"][t], done, part)
+            for v, m in by_variant.items():
+                old = models.setdefault(t, {}).get(v)
+                if old and any(old[k] != m[k] for k in ("params", "receptive_field_frames",
+                                                        "output_stride_frames")):
+                    raise ConfigError(f"{part}: task {t} variant {v} is a different model "
+                                      "than in another folder to combine")
+                models[t][v] = m
+                n_old, n_new = len(runs.get((t, v), ())), len(part_runs.get((t, v), ()))
+                if v in part_curves.get(t, {}):
+                    entry = curves.setdefault(t, {})
+                    entry[v] = merge_curves(entry.get(v, {}), n_old, part_curves[t][v], n_new)
+        for key, got in part_runs.items():
+            runs.setdefault(key, set()).update(got)
+        records += part_records
         seconds = max(seconds, meta["seconds"])
     order = {t: i for i, t in enumerate(cfg.tasks)}
-    records.sort(key=lambda r: order.get(r["task"], len(order)))
+    records.sort(key=lambda r: (order.get(r["task"], len(order)), r["data_seed"], r["seed"]))
     return write_all(out, cfg, records, curves, models, task_info, seconds)
+
+
+def _merge_task_info(task_info: dict, task: str, mine: dict, done: set, part: Path) -> None:
+    """Add one part's corpus facts, the (corpus seed, seed) runs it did and its seconds for
+    `task` (seconds add up)."""
+    info = task_info.setdefault(task, {"seconds": 0.0, "seeds": [], "data_seeds": []})
+    for key, facts in mine.items():
+        if key.startswith("data_seed "):
+            if info.setdefault(key, facts) != facts:
+                raise ConfigError(f"{part}: task {task} corpus seed {key.split()[-1]} is a "
+                                  "different corpus than in another folder to combine")
+    info["seconds"] = round(info["seconds"] + mine.get("seconds", 0.0), 1)
+    info["seeds"] = sorted(set(info["seeds"]) | {seed for _, seed in done})
+    info["data_seeds"] = sorted(set(info["data_seeds"]) | {ds for ds, _ in done})
+
+
+def merge_curves(a: dict, n_a: int, b: dict, n_b: int) -> dict:
+    """Probe curves of n_a runs and of n_b other runs of one variant as curves of all n_a + n_b:
+    means weighted by run count, minimal-pair confusions summed."""
+    if not a:
+        return b
+
+    def mean(x, y):
+        return ((np.asarray(x) * n_a + np.asarray(y) * n_b) / (n_a + n_b)).tolist()
+
+    out = dict(a)
+    if "jitter_changed" in b:
+        out["jitter_changed"] = {k: float(mean(a["jitter_changed"][k], v))
+                                 for k, v in b["jitter_changed"].items()}
+    if "boundary" in b:
+        out["boundary"] = {**a["boundary"], "left": mean(a["boundary"]["left"], b["boundary"]["left"]),
+                           "right": mean(a["boundary"]["right"], b["boundary"]["right"])}
+    if "set_confusions" in b:
+        out["set_confusions"] = [(np.asarray(x) + np.asarray(y)).tolist()
+                                 for x, y in zip(a["set_confusions"], b["set_confusions"])]
+    return out
 
 
 SUMMARY_METRICS = {
@@ -713,6 +771,7 @@ SUMMARY_METRICS = {
               ("clean", "frame_accuracy_short"), ("clean", "per_smooth"),
               ("clean", "boundary_f1@1"), ("clean", "ceiling_boundary_f1@1"),
               ("clean", "boundary_f1@2_smooth"), ("clean", "blur_transition"),
+              ("clean", "blur_transition_short"),
               ("clean", "jitter_follow@2")],
 }
 
@@ -722,7 +781,7 @@ def summary_markdown(rows, cfg: AblationConfig) -> str:
     present = {(r.task, r.condition, r.metric) for r in rows}
     parts = [f"Seeds {cfg.seeds} x corpus seeds {cfg.data_seeds}; mean ± std over runs, "
              "q = Benjamini–Hochberg q-value of the paired test against 'none' over every "
-             "comparison in results.csv (all figures in %, except blur_transition in frames).\n"]
+             "comparison in results.csv (all figures in %, except blur_transition(_short) in frames).\n"]
     for task in dict.fromkeys(r.task for r in rows):
         kind = "frame" if (task, "clean", "frame_accuracy") in present else "clip"
         cols = [(task, c, m) for c, m in SUMMARY_METRICS[kind] if (task, c, m) in present]
