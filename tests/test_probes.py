@@ -128,6 +128,25 @@ def test_boundary_posteriors_sharp_and_blurred():
     assert probes.boundary_posteriors([sharp], [labels], window=9)["n"] == 0
 
 
+def test_boundary_posteriors_of_short_phones_only():
+    # phones a b c of 8, 3 and 8 frames: with short=4 only the two boundaries next to b count,
+    # and a width-3 average leaves one frame on each side of them where no phone reaches 0.5
+    x = torch.cat([utterance("a", 8), utterance("b", 3), utterance("c", 8)], dim=1)
+    labels = np.repeat([0, 1, 2], [8, 3, 8])
+    sharp = PerFrame()(x[None])[0].softmax(0).numpy()
+    assert probes.boundary_posteriors([sharp], [labels], window=2, short=4)["n"] == 2
+    assert probes.boundary_posteriors([sharp], [labels], window=2, short=2)["n"] == 0
+    assert probes.boundary_posteriors([sharp], [labels], window=2)["n"] == 2
+    blurred = torch.nn.functional.avg_pool1d(x[None], 3, 1, 1, count_include_pad=False)[0]
+    post = (blurred / blurred.sum(0)).numpy()
+    res = probes.boundary_posteriors([post], [labels], window=2, short=4)
+    # frames 6..9 around a|b and 9..12 around b|c (offsets -2..1): the left phone holds
+    # 1, 2/3, 1/3, 0 and the right one 0, 1/3, 2/3, 1 at both, so one of them is >= 2/3 always
+    np.testing.assert_allclose(res["left"], [1, 2 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(res["right"], [0, 1 / 3, 2 / 3, 1])
+    assert res["transition"] == 0.0
+
+
 def test_follow_probe_tracks_or_stays():
     x = utterance("abc")
     labels = np.repeat([0, 1, 2], 5)

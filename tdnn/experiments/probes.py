@@ -186,12 +186,14 @@ def set_scores(logits: torch.Tensor | np.ndarray, labels: Sequence[int],
 
 
 def boundary_posteriors(posteriors: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                        window: int = 6, min_len: int | None = None) -> dict:
+                        window: int = 6, min_len: int | None = None,
+                        short: int | None = None) -> dict:
     """Mean posterior of the left and of the right phone at offsets -window..window-1 of each boundary.
 
     `posteriors[i]` is [C, L] (softmax over classes per frame), `labels[i]` is [L]. A boundary
     at frame b (labels[b-1] != labels[b]) is used when both phones last at least `min_len`
-    frames (default `window`) so the window sees one boundary only. Returns `offsets`, `left`,
+    frames (default `window`) so the window sees one boundary only; with `short`, only boundaries
+    next to a phone of at most `short` frames (where narrow pooling would blur). Returns `offsets`, `left`,
     `right`, `n` (boundaries used), `crossing` (first offset where right > left; 0 is exact)
     and `transition` (mean number of offsets per boundary where neither phone reaches 0.5).
     """
@@ -204,6 +206,8 @@ def boundary_posteriors(posteriors: Sequence[np.ndarray], labels: Sequence[np.nd
         for j, b in enumerate(change):
             before, after = b - edges[j], edges[j + 2] - b
             if before < min_len or after < min_len or b - window < 0 or b + window > len(lab):
+                continue
+            if short is not None and min(before, after) > short:
                 continue
             span = slice(b - window, b + window)
             lefts.append(post[lab[b - 1], span])
