@@ -125,6 +125,7 @@ def test_quick_ablation_end_to_end(tmp_path):
     assert ("pairs", "clean", "accuracy", "max3-early", "none-rf19") in rows  # matched control
     assert ("phones", "clean", "boundary_f1@2", "max3-early", "none") in rows
     assert rows[("phones", "clean", "ceiling_frame_accuracy", "max3-early", "")]["mean"] == 1
+    assert ("phones", "clean", "blur_transition_short", "max3-early", "none") in rows
     # a jitter of 0 never appears as a metric, but the probe curve has it and it is exactly 0
     probes_json = json.loads((out / "probes.json").read_text())
     assert probes_json["pairs"]["none"]["jitter_changed"]["0"] == 0.0

@@ -457,7 +457,7 @@ def frame_metrics(model, task, shifts: list[int], short: int, out: Metrics) -> d
     blur = probes.boundary_posteriors(posts, refs, window=6)
     out.add("clean", "blur_transition", blur["transition"])
     # the same at the short phones (2..short_phone frames; +-2 frames sees one boundary only)
-    blur_short = probes.boundary_posteriors(posts, refs, window=2, short=cfg.short_phone)
+    blur_short = probes.boundary_posteriors(posts, refs, window=2, short=short)
     out.add("clean", "blur_transition_short", blur_short["transition"])
     extra = {"boundary": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                           for k, v in blur.items()}}

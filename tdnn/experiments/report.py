@@ -16,16 +16,21 @@ from pathlib import Path
 
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
 
+PAIRS_METRICS = [("clean", "accuracy"), ("clean", "set_accuracy"), ("snr10", "accuracy"),
+                 ("clean", "jitter_changed@2"), ("clean", "jitter_accuracy@2")]
 KEY_METRICS = {
-    "pairs": [("clean", "accuracy"), ("clean", "set_accuracy"), ("snr10", "accuracy"),
+    "pairs": PAIRS_METRICS, "pairs-fewvoices": PAIRS_METRICS, "pairs-shortctx": PAIRS_METRICS,
+    "kws12": [("clean", "accuracy"), ("snr10", "accuracy"), ("snr5", "accuracy"),
               ("clean", "jitter_changed@2"), ("clean", "jitter_accuracy@2")],
     "bdg": [("clean", "accuracy"), ("clean", "jitter_changed@2"), ("clean", "jitter_accuracy@2")],
     "phones": [("clean", "frame_accuracy"), ("clean", "ceiling_frame_accuracy"),
                ("clean", "frame_accuracy_short"), ("clean", "boundary_f1@1"),
                ("clean", "ceiling_boundary_f1@1"), ("clean", "per_smooth"),
-               ("clean", "jitter_follow@2")],
+               ("clean", "jitter_follow@2"), ("clean", "blur_transition_short")],
 }
 COMPARE_METRICS = {"pairs": ["accuracy", "set_accuracy"], "bdg": ["accuracy"],
+                   "pairs-fewvoices": ["accuracy", "set_accuracy"],
+                   "pairs-shortctx": ["accuracy", "set_accuracy"], "kws12": ["accuracy"],
                    "phones": ["frame_accuracy", "frame_accuracy_short", "boundary_f1@1"]}
 PERCENT = ("accuracy", "set_accuracy", "frame_accuracy", "frame_accuracy_short", "per_smooth",
            "boundary_f1@1", "ceiling_frame_accuracy", "ceiling_boundary_f1@1",
@@ -64,7 +69,8 @@ def task_table(rows: list[dict], task: str, models: dict) -> str:
                 continue
             n = str(r["n"])
             q = f" (q={_p(r['q_value'])})" if r["q_value"] is not None else ""
-            out.append(f"{_num(r['mean'])} ± {_num(r['std'])}{q}")
+            scale, digits = (100.0, 1) if m in PERCENT else (1.0, 2)  # blur: frames
+            out.append(f"{_num(r['mean'], digits, scale)} ± {_num(r['std'], digits, scale)}{q}")
         lines.append("| " + " | ".join(out[:3] + [n] + out[3:]) + " |")
     return "\n".join(lines) + "\n"
 
