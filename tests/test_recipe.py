@@ -47,6 +47,10 @@ def test_speech_commands_recipe_end_to_end(tmp_path, capsys):
     assert set(held["by_word"]) == {"no", "cat"}
     assert "voices" in metrics["baselines"]["cnn2d"]["heldout"]
     assert metrics["baselines"]["logmel"]["summary"]["params"] != metrics["params"]
+    # the cnn2d baseline trains as the log-mel TDNN does: config.toml without the preset's dropout
+    cnn, logmel = load_run(run / "baseline_cnn2d").cfg, load_run(run / "baseline_logmel").cfg
+    assert (cnn.model.arch, cnn.model.dropout, cnn.epochs) == ("cnn2d", 0.0, 1)
+    assert (cnn.optim, cnn.augment, cnn.frontend) == (logmel.optim, logmel.augment, logmel.frontend)
     # dev = the validation split of --voices: speakers 0-1 x 6 words x 1 take, scored whole
     assert metrics["dev"]["n"] == 12 and metrics["dev"]["per_class"]["_unknown_"]["support"] == 2
     report = (run / "report.md").read_text()

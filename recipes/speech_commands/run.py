@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from tdnn import config
-from tdnn.config import ModelConfig, TrainConfig
+from tdnn.config import TrainConfig
 from tdnn.data import corpus
 from tdnn.data.words import WORDS_10
 from tdnn.errors import UserError
@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
       help="model to train beside the main one (repeatable): 'logmel' (the log-mel TDNN of "
            "config.toml), a model preset on its log-mel frames (e.g. cnn2d), or 'none' "
            "(default: logmel)")
-    a("--baseline-epochs", type=int, default=6,
-      help="epochs for a preset baseline (default: 6, to keep the recipe within 20 minutes; "
-           "0 = as many as its config)")
+    a("--baseline-epochs", type=int, default=0,
+      help="epochs for a preset baseline (default 0: as many as config.toml, like the log-mel "
+           "TDNN)")
     a("--voices", type=Path, action="append", default=None, metavar="DIR",
       help="a `tdnn prepare tts-commands` corpus of other engines' voices whose training split "
            "joins every model's training (repeatable)")
@@ -120,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     timings["corpus_seconds"] = time.perf_counter() - t
     models = {"kws": (config.load(TrainConfig, args.config, [*args.overrides, *fixed]), out)}
     for name in [b for b in (args.baseline or ["logmel"]) if b != "none"]:
-        base = config.load(TrainConfig, HERE / "config.toml", [*args.overrides, *fixed])
-        if name != "logmel":
-            base = dataclasses.replace(base, model=ModelConfig(preset=name),
-                                       epochs=args.baseline_epochs or base.epochs)
+        # a preset baseline trains as the log-mel TDNN does (config.toml: its optimiser,
+        # augmentation, epochs and dropout 0), only the model's layers differ
+        preset = [] if name == "logmel" else [f"model.preset={name}"]
+        base = config.load(TrainConfig, HERE / "config.toml", [*args.overrides, *fixed, *preset])
+        if args.baseline_epochs:
+            base = dataclasses.replace(base, epochs=args.baseline_epochs)
         models[name] = (base, out / f"baseline_{name}")
 
     results = {}
