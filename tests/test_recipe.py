@@ -107,3 +107,31 @@ def test_engines_render_dev_and_training_voices_once(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="--voices-dir"):
         recipe.stage_voices(mine, args)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_compare_seeds_pairs_runs_by_seed(tmp_path, capsys):
+    """Mean, std and the paired t-test of main model vs baseline, by hand (df = 2)."""
+    from recipes.speech_commands import compare_seeds
+
+    def section(acc):
+        held = {"ten_word_accuracy": acc - 0.1, "accuracy": acc - 0.2}
+        return {"best": {"val_accuracy": acc}, "test": {"accuracy": acc}, "params": 10,
+                "epochs_run": 18, "heldout": {"heldout_tts": held}}
+
+    runs = []
+    for seed, (main, cnn) in enumerate([(0.98, 0.96), (0.97, 0.97), (0.99, 0.95)]):
+        run = tmp_path / f"s{seed}"
+        run.mkdir()
+        (run / "metrics.json").write_text(json.dumps(
+            {"seed": seed, **section(main), "baselines": {"cnn2d": section(cnn)}}))
+        runs.append(run)
+    assert compare_seeds.main([*map(str, runs), "--out", str(tmp_path / "c.json")]) == 0
+    test = next(r for r in json.loads((tmp_path / "c.json").read_text())["rows"]
+                if r["metric"] == "test")
+    # differences 2, 0, 4 points: mean 2, sd 2, t = sqrt(3); df 2: p = 1 - t / sqrt(2 + t^2)
+    assert test["delta_points"] == pytest.approx(2.0)
+    assert test["main_std"] == pytest.approx(0.01)
+    assert test["p_value"] == pytest.approx(1 - 3 ** 0.5 / 5 ** 0.5)
+    assert "| eSpeak test | 98.00 ± 1.00 | 96.00 ± 1.00 | +2.00 | 0.23 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="same seed"):
+        compare_seeds.main([str(runs[0]), str(runs[0]), "--out", str(tmp_path / "d.json")])
