@@ -166,6 +166,9 @@ def test_combine_merges_disjoint_task_folders(tmp_path):
     assert rows[("b", "max2-early")].values == REF
     with pytest.raises(ConfigError, match="corpus seed 0 seed 0 is in more than one"):
         ablation.combine([a, a], tmp_path / "twice", cfg)
+    # DIR:TASKS takes only those tasks from DIR: task a from `a` once, task b from `b`
+    rows = ablation.combine([a, f"{a}:b", f"{b}:b"], tmp_path / "some", cfg)["rows"]
+    assert [(r.task, r.values) for r in rows if r.variant == "max2-early"] == [("a", POOL), ("b", REF)]
 
 
 def test_combine_unions_more_seeds_of_the_same_variants(tmp_path):

@@ -62,8 +62,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                         "cnn2d, ...); default: the config's")
     p.add_argument("--seeds", default=None, help="comma list of seeds; default: the config's")
     p.add_argument("--combine", nargs="+", type=Path, default=None, metavar="DIR",
-                   help="instead of running, merge finished ablation folders that ran disjoint "
-                        "--tasks (e.g. two processes in parallel) into --out")
+                   help="instead of running, merge finished ablation folders (other tasks, "
+                        "variants or seeds, e.g. processes run in parallel) into --out; "
+                        "DIR:task,task takes only those tasks from DIR")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set pairs_fit.epochs=6 (repeatable)")
 
@@ -101,10 +102,11 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     config.save(cfg, args.out / "config.yaml")
     if args.combine:
-        missing = [d for d in args.combine if not (d / "results.json").is_file()]
+        missing = [d for d in args.combine
+                   if not (ablation.split_part(d)[0] / "results.json").is_file()]
         if missing:
             raise UserError(f"--combine {missing[0]}: no results.json; name folders written by "
-                            "`tdnn ablate`")
+                            "`tdnn ablate` (DIR, or DIR:task,task for some of its tasks)")
         result = ablation.combine(args.combine, args.out, cfg)
         print(f"combined {len(args.combine)} folders: {len(result['rows'])} table rows; "
               f"table {result['paths']['md']}")

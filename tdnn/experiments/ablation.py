@@ -677,9 +677,19 @@ def write_all(out: Path, cfg: AblationConfig, records: list[dict], curves: dict,
     return {"rows": rows, "paths": paths, "seconds": seconds}
 
 
+def split_part(part: str | Path) -> tuple[Path, set[str] | None]:
+    """'DIR' -> (DIR, None: every task); 'DIR:pairs,bdg' -> (DIR, {'pairs', 'bdg'})."""
+    text = str(part)
+    if Path(text).is_dir() or ":" not in text:
+        return Path(text), None
+    folder, tasks = text.rsplit(":", 1)
+    return Path(folder), {t.strip() for t in tasks.split(",") if t.strip()}
+
+
 def combine(parts: list[str | Path], out: str | Path, cfg: AblationConfig) -> dict:
     """Merge finished ablation folders into `out`: parts may hold other tasks, other variants,
-    or more runs (other seeds or corpus seeds) of the same variants.
+    or more runs (other seeds or corpus seeds) of the same variants; 'DIR:task,task' takes only
+    those tasks from DIR (e.g. one re-run elsewhere).
 
     Each part gives the variants it finished (a part stopped early gives those it completed).
     Errors: a run (task, variant, corpus seed, seed) in two parts, a corpus seed whose corpus
@@ -690,10 +700,10 @@ def combine(parts: list[str | Path], out: str | Path, cfg: AblationConfig) -> di
     out.mkdir(parents=True, exist_ok=True)
     records, curves, models, task_info, seconds = [], {}, {}, {}, 0.0
     runs: dict[tuple[str, str], set] = {}  # (task, variant) -> {(data_seed, seed)}
-    for part in map(Path, parts):
+    for part, only in map(split_part, parts):
         meta = json.loads((part / "results.json").read_text())["meta"]
         part_curves = json.loads((part / "probes.json").read_text())
-        finished = meta["models"]
+        finished = {t: v for t, v in meta["models"].items() if only is None or t in only}
         part_records = [r for r in json.loads((part / "records.json").read_text())
                         if r["variant"] in finished.get(r["task"], {})]
         part_runs: dict[tuple[str, str], set] = {}
