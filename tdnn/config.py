@@ -458,6 +458,9 @@ class DataConfig:
     # engines beside the corpus's own validation speakers); their other splits are not read.
     extra_validation: list[str] = dataclasses.field(default_factory=list)
     crop_frames: int = 200  # frame tasks on cached features: training crops of this many frames
+    # Streams of `tdnn prepare kws-streams --voices train` that train a streaming detector with a
+    # detection loss (loss = maxpool or window_ce; tdnn.detection) instead of the clip corpus.
+    train_streams: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -499,6 +502,10 @@ class TrainConfig:
     model: ModelConfig = dataclasses.field(default_factory=lambda: ModelConfig(preset="kws"))
     frontend: FrontendConfig = dataclasses.field(default_factory=FrontendConfig)
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    # ce: cross-entropy per clip (or frame); maxpool / window_ce: detection losses over the
+    # streaming windows of data.train_streams (tdnn.detection)
+    loss: Literal["ce", "maxpool", "window_ce"] = "ce"
+    init: str = ""  # run folder whose model.pt starts training (same model and labels)
 
 
 def features_config(epochs: int = 10, batch_size: int = 32, lr: float = 3e-3,

@@ -11,7 +11,10 @@ exactly what an uninterrupted one would have done.
 
 `train(cfg, out_dir)` is what `tdnn train` runs: the Speech Commands-layout corpus of `cfg.data`
 (optionally with `data.feature_copies` frames computed once per clip and copy, for slow
-frontends, and kept in the run folder's `features/` for a resume) and the model of `cfg.model`.
+frontends, and kept in the run folder's `features/` for a resume) and the model of `cfg.model`;
+or, with `loss = maxpool | window_ce`, segments of the training streams `data.train_streams`
+scored window by window as a streaming detector scores them (`tdnn.detection`); `init` starts
+from another run's weights.
 """
 
 from __future__ import annotations
@@ -34,13 +37,16 @@ from tqdm import tqdm
 from . import config as config_mod
 from .config import (AugmentConfig, DataConfig, OptimConfig,  # noqa: F401 (re-exported)
                      ScheduleConfig, TrainConfig, features_config)
-from . import distributed
+from . import detection, distributed
 from . import plots
 from .augment import spec_augment
 from .errors import ConfigError, UserError
 from .layers import constrain_
 from .models import build_model, resolve_config
-from .runs import BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, save_checkpoint, write_json
+from .data import speech_commands as sc
+from .features import Frontend
+from .runs import (BEST, CONFIG, LAST, LOG, METRICS, load_checkpoint, load_weights,
+                   save_checkpoint, write_json)
 from .train_data import IGNORE, ClipData, FeatureData, clip_data  # noqa: F401 (re-exported)
 
 log = logging.getLogger("tdnn.train")
@@ -103,7 +109,10 @@ def check_corpus(cfg: TrainConfig) -> None:
         bad("data.workers", "must be >= 0")
     if cfg.data.feature_copies < 0:
         bad("data.feature_copies", "must be >= 0 (0 computes features on the fly every epoch)")
-    if not cfg.data.root:
+    if (cfg.loss == "ce") == bool(cfg.data.train_streams):
+        bad("loss", "detection losses (maxpool, window_ce) train on data.train_streams and "
+            "need them; plain ce trains on clips")
+    if not cfg.data.root and not cfg.data.train_streams:
         bad("data.root", "no corpus given; set data.root=DIR (a Speech Commands-layout folder)")
 
 
@@ -187,10 +196,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     with run_folder(cfg, out_dir, resume) as out_dir:
         torch.set_num_threads(cfg.threads)
         dinfo = distributed.init()  # one process, or one of several under torchrun
-        data = clip_data(cfg)
+        data = training_data(cfg)
         seed_everything(cfg.seed)
-        model = build_model(cfg.model, data.frontend.dim, len(data.labels))
-        if cfg.data.feature_copies:
+        model = build_model(cfg.model, Frontend(cfg.frontend).dim, len(data.labels))
+        if cfg.init:
+            start_from(model, data.labels, cfg.init)
+        if cfg.data.feature_copies and not cfg.data.train_streams:
             device = torch.device(dinfo.device) if dinfo.distributed else pick_device(cfg.device)
             data.frontend.to(device)
             # A one-off pass before training: one process uses every core (output identical).
@@ -198,6 +209,29 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
             data.cache(cfg.data.feature_copies, cfg.eval_batch_size, device,
                        cfg.progress and dinfo.is_main, out_dir / FEATURES, feature_key(cfg))
         return _fit(model, data, cfg, out_dir, resume, on_step)
+
+
+def training_data(cfg: TrainConfig):
+    """The clips of cfg.data, or the segments of its training streams for a detection loss."""
+    if not cfg.data.train_streams:
+        return clip_data(cfg)
+    frontend = Frontend(cfg.frontend)
+    model = build_model(cfg.model, frontend.dim, 1)
+    if model.stride != 1 or model.lookahead:
+        raise ConfigError("option 'loss': detection losses need a causal model without "
+                          "decimation (model.causal=true, every stride 1)")
+    width = frontend.num_frames(cfg.data.clip_samples)
+    return detection.stream_data(cfg.data.train_streams, frontend,
+                                 sc.labels_for_task(cfg.data.task), width, cfg.seed)
+
+
+def start_from(model: torch.nn.Module, labels: list[str], run_dir: str) -> None:
+    """Load the weights of run `run_dir` (option init) into `model`; its labels must match."""
+    ckpt = load_checkpoint(Path(run_dir) / BEST)
+    if list(ckpt.get("labels", [])) != list(labels):
+        raise ConfigError(f"option 'init': {run_dir} was trained on other labels")
+    load_weights(model, ckpt["state_dict"], Path(run_dir) / BEST)
+    log.info("weights from %s", Path(run_dir) / BEST)
 
 
 def fit(model: torch.nn.Module, data, cfg: TrainConfig, out_dir: str | Path | None = None,
@@ -295,6 +329,9 @@ def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_s
         config_mod.save(cfg, out_dir / CONFIG)
     model.to(device)
     frontend = data.frontend.to(device)
+    if cfg.loss != "ce" and dinfo.distributed:
+        raise UserError(f"loss {cfg.loss}: detection losses train in one process (not under "
+                        "torchrun)")
     net = distributed.wrap_model(model, dinfo)  # DDP averages gradients over ranks
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                                   weight_decay=cfg.optim.weight_decay)
@@ -338,9 +375,14 @@ def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_s
             with torch.no_grad():
                 feats = spec_augment(frontend(inputs), cfg.augment, spec_gen)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = net(feats)
-                loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE,
-                                       label_smoothing=cfg.optim.label_smoothing)
+                if cfg.loss == "ce":
+                    logits = net(feats)
+                    loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE,
+                                           label_smoothing=cfg.optim.label_smoothing)
+                else:
+                    loss, right, counted = detection.detection_loss(
+                        cfg.loss, detection.window_logits(model, feats, data.window), targets,
+                        data.keywords, data.unknown, data.window, cfg.optim.label_smoothing)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise UserError(f"training diverged: loss is {loss_value} at epoch {epoch + 1}, "
@@ -355,11 +397,14 @@ def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_s
             scaler.update()
             constrain_(model)  # TDNN-F factors back towards semi-orthogonal (no-op otherwise)
             state["step"] += 1
-            labelled = targets != IGNORE
             items += len(targets)
-            frames += int(labelled.sum())
             loss_sum += loss_value * len(targets)
-            correct += int((logits.argmax(1) == targets)[labelled].sum())
+            if cfg.loss == "ce":
+                labelled = targets != IGNORE
+                frames += int(labelled.sum())
+                correct += int((logits.argmax(1) == targets)[labelled].sum())
+            else:  # items whose keywords fire and whose other windows stay silent
+                frames, correct = frames + counted, correct + right
             bar.set_postfix(loss=f"{loss_sum / items:.3f}", acc=f"{correct / frames:.3f}")
             if on_step is not None:
                 on_step(state["step"])

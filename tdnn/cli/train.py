@@ -50,6 +50,10 @@ def run(args) -> int:
     if not distributed.is_main():
         return 0
     best = metrics["best"] or {}
-    print(f"{args.out}: best validation accuracy {100 * best.get('val_accuracy', 0):.2f}% "
-          f"(epoch {best.get('epoch')}), {metrics['params']} parameters")
+    if best.get("val_accuracy") is None:  # no validation set (stream training): last epoch
+        print(f"{args.out}: trained {metrics['epochs_run']} epochs without validation, "
+              f"{metrics['params']} parameters")
+    else:
+        print(f"{args.out}: best validation accuracy {100 * best['val_accuracy']:.2f}% "
+              f"(epoch {best.get('epoch')}), {metrics['params']} parameters")
     return 0

@@ -1,0 +1,97 @@
+"""Detection training (tdnn.detection): window scores equal the streaming scorer's, the losses
+against hand-computed values, frame targets from a reference list, and a stream-trained run."""
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from tdnn import detection
+from tdnn.config import FrontendConfig, ModelConfig, TrainConfig, DataConfig
+from tdnn.errors import ConfigError
+from tdnn.features import Frontend
+from tdnn.inference import offline_scores
+from tdnn.models import build_model
+from tdnn.streams import Event, write_reference
+from tdnn.train import train
+from tdnn.train_data import IGNORE
+
+NEG = detection.NEG
+
+
+def _model(seed=0, n_classes=12):
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(preset="kws", causal=True), 40, n_classes).eval()
+    for m in model.modules():  # non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_window_logits_equal_offline_stream_scores():
+    """The batch computation (cumulative sums) equals the streaming scorer's offline pass
+    (the model's own pooling over each trailing window)."""
+    frontend = Frontend(FrontendConfig(normalize="none"))
+    wave = np.random.default_rng(0).normal(0, 0.1, 40000).astype(np.float32)
+    model = _model()
+    _, ref = offline_scores(model, frontend, wave, 16000)
+    with torch.no_grad():
+        got = detection.window_logits(model, frontend(torch.from_numpy(wave)[None]), 101)[0].T
+    np.testing.assert_allclose(got.numpy(), ref, atol=2e-5)
+
+
+def test_maxpool_loss_by_hand():
+    """Two items, three classes (0 unknown, 1 and 2 keywords), width 1: the keyword's best
+    frame and each keyword's worst negative frame are all that count."""
+    p = torch.tensor([[[0.7, 0.2, 0.5], [0.2, 0.6, 0.1], [0.1, 0.2, 0.4]],     # item 0 [C, L]
+                      [[0.5, 0.9, 0.3], [0.3, 0.05, 0.3], [0.2, 0.05, 0.4]]])  # item 1
+    logits = p.log()
+    targets = torch.tensor([[NEG, 1, 1], [NEG, NEG, IGNORE]])
+    loss, right, counted = detection.detection_loss("maxpool", logits, targets, [1, 2], 0, 1)
+    item0 = -math.log(0.6) - math.log(1 - 0.2) - math.log(1 - 0.1)
+    item1 = -math.log(1 - 0.3) - math.log(1 - 0.2)
+    assert loss.item() == pytest.approx((item0 + item1) / 2, rel=1e-6)
+    assert (right, counted) == (2, 2)  # 0.6 >= 0.5 fires; no negative frame reaches 0.5
+
+
+def test_window_ce_reads_negatives_as_unknown_and_skips_short_windows():
+    p = torch.tensor([[[0.7, 0.2, 0.5], [0.2, 0.6, 0.1], [0.1, 0.2, 0.4]]])
+    targets = torch.tensor([[NEG, NEG, 1]])
+    loss, _, _ = detection.detection_loss("window_ce", p.log(), targets, [1, 2], 0, 2)
+    assert loss.item() == pytest.approx((-math.log(0.2) - math.log(0.1)) / 2, rel=1e-6)
+
+
+def test_frame_targets_mark_fire_ignore_and_negative():
+    labels = ["_silence_", "_unknown_", "yes"]
+    t = detection.frame_targets(300, [Event("a.wav", "yes", 1.0, 1.4)], labels, 0.01)
+    assert (t[:100] == NEG).all()                       # before the keyword
+    assert (t[100:135] == IGNORE).all()                 # while it is spoken
+    assert (t[135:190] == 2).all()                      # 0.05 s before its end to 0.5 s after
+    assert (t[190:240] == IGNORE).all()                 # a late detection still hits it
+    assert (t[240:] == NEG).all()
+
+
+def test_stream_run_trains_and_rejects_mixed_options(tmp_path):
+    """A run on a tiny stream with the max-pooling loss, started from another run's weights,
+    trains end to end; ce with streams, or a detection loss without them, is refused."""
+    rng = np.random.default_rng(1)
+    sf.write(tmp_path / "s.wav", rng.normal(0, 0.05, 16000 * 12).astype(np.float32), 16000)
+    write_reference([Event("s.wav", "yes", 3.0, 3.4), Event("s.wav", "no", 7.0, 7.3)],
+                    tmp_path / "reference.csv")
+    base = dict(epochs=1, batch_size=4, progress=False, threads=1,
+                model=ModelConfig(preset="kws", causal=True),
+                frontend=FrontendConfig(normalize="none"))
+    cfg = TrainConfig(**base, loss="maxpool", data=DataConfig(train_streams=[str(tmp_path)]))
+    metrics = train(cfg, tmp_path / "r1")
+    assert metrics["epochs_run"] == 1 and metrics["best"]["val_accuracy"] is None
+    metrics = train(TrainConfig(**base, loss="window_ce", init=str(tmp_path / "r1"),
+                                data=DataConfig(train_streams=[str(tmp_path)])), tmp_path / "r2")
+    assert metrics["history"][0]["train_loss"] > 0
+    with pytest.raises(ConfigError, match="loss"):
+        train(TrainConfig(**base, data=DataConfig(train_streams=[str(tmp_path)])), tmp_path / "r3")
+    with pytest.raises(ConfigError, match="loss"):
+        train(TrainConfig(**base, loss="maxpool", data=DataConfig(root=str(tmp_path))),
+              tmp_path / "r4")
