@@ -123,10 +123,15 @@ def _det_miss(det: dict, fa_per_hour: float) -> str:
     return f"{100 * min(ok):.1f}%" if ok else "—"
 
 
-# Detection-loss runs (2026-12-03), scored one per file; the rerun of `clips` is named apart.
+# Detection-loss runs (2026-12-03), one per file, named by what they add to `clips` (8 epochs
+# at lr 1e-3, or 16 / 32 ep. at 3e-3); the rerun of `clips` is named apart.
 DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss_maxpool_dev": "clips + streams, maxpool",
-                "stream_detloss_window_ce_dev": "clips + streams, window_ce"}
+                "stream_detloss_window_ce_dev": "clips + streams, window_ce",
+                "stream_detloss16_maxpool_dev": "clips + streams, maxpool, 16 ep.",
+                "stream_detloss16_window_ce_test": "clips + streams, window_ce, 16 ep.",
+                "stream_detloss32_maxpool_dev": "clips + streams, maxpool, 32 ep.",
+                "stream_detloss32_window_ce_dev": "clips + streams, window_ce, 32 ep."}
 
 
 def stream_misses() -> str:
