@@ -51,18 +51,20 @@ def window_logits(model, x: Tensor, width: int) -> Tensor:
     if model.pool.kind == "attention":
         raise ConfigError("option 'loss': detection losses need model.stats mean or meanstd")
     hd = h.double()
-    sums = hd.cumsum(-1)
-    sums = sums - F.pad(sums, (width, 0))[..., :hd.shape[-1]]
     count = torch.arange(1, hd.shape[-1] + 1, device=h.device).clamp(max=width).double()
-    mean = sums / count
+    mean = trailing_sums(hd, width) / count
     stats = mean
     if model.pool.kind == "meanstd":
-        sq = (hd * hd).cumsum(-1)
-        sq = sq - F.pad(sq, (width, 0))[..., :hd.shape[-1]]
-        var = sq / count - mean * mean
+        var = trailing_sums(hd * hd, width) / count - mean * mean
         stats = torch.cat([mean, var.clamp(min=1e-6).sqrt()], dim=1)
     stats = stats.to(h.dtype).transpose(1, 2)                        # [B, L', 2D]
     return model.classifier(model.dropout(stats)).transpose(1, 2)
+
+
+def trailing_sums(x: Tensor, width: int) -> Tensor:
+    """Sum over the last `width` frames (fewer at the start) at every frame of x [..., L]."""
+    sums = x.cumsum(-1)
+    return sums - F.pad(sums, (width, 0))[..., :x.shape[-1]]
 
 
 def detection_loss(kind: str, logits: Tensor, targets: Tensor, keywords: list[int],
