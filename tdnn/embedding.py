@@ -12,10 +12,11 @@ The openWakeWord convention:
 3. windows of 76 mel frames every 8 frames go into `embedding_model.onnx` -> 96 values each.
 Window i thus reads samples 1280 i .. 1280 i + 12511 (776 ms) and embeddings come every 80 ms.
 
-With `mel_stats`, each embedding also carries the mean and standard deviation over time of
-that window's own 8 central mel frames (centres -560 .. +560 samples around the embedding's
+With `mel_stats` = True, each embedding also carries the mean and standard deviation over time
+of that window's own 8 central mel frames (centres -560 .. +560 samples around the embedding's
 centre; floored and scaled as the embedding model's input): 64 values of spectral detail at the
-embedding's own 80 ms rate, which a 96-d summary of 776 ms of speech leaves out.
+embedding's own 80 ms rate, which a 96-d summary of 776 ms of speech leaves out; with
+`mel_stats` = "frames", those 8 frames themselves (256 values, frame-major): the 10 ms detail.
 
 The 80 dB floor is taken per window (its own 76 frames), which is exactly what
 `melspectrogram.onnx` gives when run on that window's 12,512 samples. Over a whole clip the floor
@@ -56,6 +57,7 @@ WINDOW_STEP = 8  # mel frames between embeddings
 DIM = 96
 CENTRE = slice(34, 42)  # the window's 8 mel frames centred on its embedding (see mel_stats)
 MEL_STATS_DIM = 64  # mean and std of 32 bands
+MEL_FRAMES_DIM = 256  # the 8 central frames of 32 bands, frame by frame
 HOP = MEL_HOP * WINDOW_STEP  # 1280 samples: 80 ms
 SPAN = MEL_HOP * (WINDOW_FRAMES - 1) + MEL_FFT  # 12,512 samples one embedding reads
 LEFT = SPAN // 2  # embedding i is centred at sample i * HOP: it reads i*HOP - LEFT ..
@@ -143,16 +145,18 @@ class SpeechEmbedding:
         out = self.mel.run(["mel_db"], {"input": padded.astype(np.float32)})[0]
         return out.reshape(padded.shape[0], -1, out.shape[-1])
 
-    def __call__(self, wave: np.ndarray, mel_stats: bool = False) -> np.ndarray:
-        """Embeddings [B, L, 96] (float32) of waveforms [B, T]; [B, L, 160] with `mel_stats`."""
+    def __call__(self, wave: np.ndarray, mel_stats: bool | str = False) -> np.ndarray:
+        """Embeddings [B, L, 96] (float32) of waveforms [B, T]; [B, L, 160] with `mel_stats`,
+        [B, L, 352] with `mel_stats` = "frames"."""
         wave = np.asarray(wave, dtype=np.float32)
         padded = np.pad(wave, ((0, 0), (LEFT, SPAN - LEFT)))
         return self.windows(padded, mel_stats)[:, :1 + wave.shape[1] // HOP]
 
-    def windows(self, wave: np.ndarray, mel_stats: bool = False) -> np.ndarray:
+    def windows(self, wave: np.ndarray, mel_stats: bool | str = False) -> np.ndarray:
         """Embeddings [B, n, 96] of every whole window of waveforms [B, T], unpadded: window k
         reads samples k*1280 .. k*1280 + 12511 (so n = 1 + (T - 12512) // 1280). With
-        `mel_stats`, [B, n, 160]: each followed by its window's central mel mean and std."""
+        `mel_stats`, [B, n, 160]: each followed by its window's central mel mean and std;
+        "frames": [B, n, 352], followed by the 8 central mel frames themselves."""
         b = wave.shape[0]
         mel = self.mel_db(np.asarray(wave, dtype=np.float32) * INT16_SCALE)
         windows = np.lib.stride_tricks.sliding_window_view(mel, WINDOW_FRAMES, axis=1)
@@ -167,8 +171,9 @@ class SpeechEmbedding:
         if not mel_stats:
             return emb
         centre = windows[:, CENTRE]                                    # [B*n, 8, 32]
-        stats = np.concatenate([centre.mean(axis=1), centre.std(axis=1)], axis=-1)
-        return np.concatenate([emb, stats.reshape(b, length, -1).astype(np.float32)], axis=-1)
+        extra = (centre.reshape(len(centre), -1) if mel_stats == "frames" else
+                 np.concatenate([centre.mean(axis=1), centre.std(axis=1)], axis=-1))
+        return np.concatenate([emb, extra.reshape(b, length, -1).astype(np.float32)], axis=-1)
 
 
 @lru_cache(maxsize=4)

@@ -227,8 +227,11 @@ def embedding_note(frontend: Frontend) -> str | None:
     from . import embedding as emb
 
     files = ", ".join(f"{name} (sha256 {digest})" for name, digest in emb.MODEL_SHA256.items())
-    extra = (f", then {emb.MEL_STATS_DIM} values: mean and std of its central 8 mel frames"
-             if frontend.cfg.embedding_mel else "")
+    mel = frontend.cfg.embedding_mel
+    extra = (f", then {emb.MEL_FRAMES_DIM} values: its central 8 mel frames, frame by frame"
+             if mel == "frames" else
+             f", then {emb.MEL_STATS_DIM} values: mean and std of its central 8 mel frames"
+             if mel else "")
     return (f"input 'feats' [batch, {frontend.dim}, frames] is Google speech_embedding: {files} from "
             f"{emb.WHEEL}, licence {emb.LICENSE}, run as tdnn.embedding.SpeechEmbedding does "
             f"(int16-scaled 16 kHz audio, mel/10 + 2 with an 80 dB floor per window, windows of "

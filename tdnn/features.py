@@ -15,8 +15,8 @@ Kinds and the conventions they follow:
   window (12,512 samples), hop (1,280) and mel settings are fixed by the pretrained model, so
   `win_ms`, `hop_ms`, `n_fft`, `n_mels`, `fmin`, `fmax`, `n_mfcc` and `log_floor` do not apply;
   `embedding_dir` names a folder holding the two files (default: the installed wheel's);
-  `embedding_mel` appends 64 values per frame (mean and std of the model's mel bands over the
-  80 ms around each embedding).
+  `embedding_mel` appends 64 values per frame (true: mean and std of the model's mel bands over
+  the 80 ms around each embedding) or 256 ("frames": those 8 mel frames themselves).
 
 Framing (all kinds): frame i is centred at sample i*hop, the signal is zero-padded at both ends,
 so a clip of T samples has L = 1 + T // hop frames (1 s at 16 kHz, 10 ms hop -> 101 frames;
@@ -33,10 +33,9 @@ import scipy.fft
 import torch
 from torch import Tensor, nn
 
-from .config import (EMBEDDING, EMBEDDING_DIM, EMBEDDING_HOP, EMBEDDING_SPAN,  # noqa: F401
-                     KINDS, FrontendConfig, fft_size, hop_samples, win_samples)
+from .config import (EMBEDDING, EMBEDDING_DIM, EMBEDDING_HOP, EMBEDDING_MEL_DIM,  # noqa: F401
+                     EMBEDDING_SPAN, KINDS, FrontendConfig, fft_size, hop_samples, win_samples)
 
-MEL_STATS_DIM = 64  # = tdnn.embedding.MEL_STATS_DIM (that module needs onnxruntime)
 KALDI_INT16_SCALE = 32768.0  # Kaldi reads WAV samples as 16-bit integers
 KALDI_PREEMPH = 0.97
 # On CPU a batch is analysed in chunks of about this many samples (8 one-second clips), so the
@@ -111,7 +110,7 @@ class Frontend(nn.Module):
     @property
     def base_dim(self) -> int:
         """Features per frame before deltas."""
-        embedding = EMBEDDING_DIM + (MEL_STATS_DIM if self.cfg.embedding_mel else 0)
+        embedding = EMBEDDING_DIM + EMBEDDING_MEL_DIM[self.cfg.embedding_mel]
         return {"spectrogram": self.n_fft // 2 + 1, "mfcc": self.cfg.n_mfcc,
                 EMBEDDING: embedding}.get(self.cfg.kind, self.cfg.n_mels)
 

@@ -81,12 +81,17 @@ def test_frames_equal_the_onnx_models_run_directly(model_dir):
 
 def test_mel_stats_are_the_central_mel_frames_of_each_window(model_dir):
     # embedding_mel: after the 96 embedding values, the mean and std of the 8 mel frames
-    # (mel/10 + 2, the model's own floor on that window alone) centred on the embedding.
+    # (mel/10 + 2, the model's own floor on that window alone) centred on the embedding,
+    # or ("frames") those frames themselves.
     wave = speechlike(24000, 4)
     fe = Frontend(FrontendConfig(kind="speech_embedding", embedding_mel=True))
     got = fe.extract(wave)                                                # [L, 160]
     assert fe.dim == 160 and got.shape == (19, 160)
     np.testing.assert_array_equal(got[:, :96], Frontend(EMBED).extract(wave))
+    # embedding_mel = "frames": the same 8 frames themselves, frame by frame
+    framed = Frontend(FrontendConfig(kind="speech_embedding", embedding_mel="frames"))
+    frames = framed.extract(wave)
+    assert framed.dim == 352 and frames.shape == (19, 352)
     mel_s, _ = sessions(model_dir)
     padded = np.pad(wave, (embedding.LEFT, embedding.SPAN - embedding.LEFT))
     for i in range(len(got)):
@@ -97,6 +102,7 @@ def test_mel_stats_are_the_central_mel_frames_of_each_window(model_dir):
         assert near.sum() == 8
         np.testing.assert_allclose(got[i, 96:128], mel[near].mean(0), atol=1e-4)
         np.testing.assert_allclose(got[i, 128:], mel[near].std(0), atol=1e-4)
+        np.testing.assert_allclose(frames[i, 96:].reshape(8, 32), mel[near], atol=1e-4)
 
 
 def test_embedding_mel_needs_the_embedding_kind():
@@ -141,7 +147,8 @@ def test_missing_wheel_names_the_extra(monkeypatch):
         embedding.default_dir()
 
 
-@pytest.mark.parametrize("chunk,mel", [(1600, False), (777, False), (5000, False), (777, True)])
+@pytest.mark.parametrize("chunk,mel", [(1600, False), (777, False), (5000, False), (777, True),
+                                       (777, "frames")])
 def test_chunked_stream_equals_offline(model_dir, chunk, mel):
     fe = Frontend(FrontendConfig(kind="speech_embedding", embedding_mel=mel))
     torch.manual_seed(0)

