@@ -176,3 +176,50 @@ def test_order_probe_sets_are_anagrams_in_espeak_phonemes():
     assert bad == {("stop", "post"), ("nets", "tens")}
     with pytest.raises(ConfigError, match="tens"):
         anagrams.check([("nets", "tens")], ["en"])
+
+
+def _manifest_corpus(root, speakers: dict[str, str], words=("yes", "no", "up")):
+    """Tone-word clips of each speaker (`{id: accent}`) with the manifest clip_task reads."""
+    import csv
+
+    import soundfile as sf
+
+    from sc_fixture import SR, tone_word
+    rows = []
+    for k, (spk, accent) in enumerate(speakers.items()):
+        for word in words:
+            (root / word).mkdir(parents=True, exist_ok=True)
+            rel = f"{word}/{spk}_nohash_0.wav"
+            sf.write(root / rel, tone_word(word, k, 0), SR, subtype="PCM_16")
+            rows.append({"file": rel, "word": word, "speaker": spk, "accent": accent,
+                         "variant": "none", "split": "training"})
+    with (root / "manifest.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def test_clip_task_tests_on_another_corpus_and_trains_on_the_holdout_split(tmp_path):
+    """pairs-kokoro: training clips are the eSpeak corpus's training accents only; the test set
+    is every clip of the other corpus (its voices, its labels), none of the held-out accent."""
+    import soundfile as sf
+    import torch
+
+    from tdnn.experiments.tasks import Holdout, clip_task
+    from tdnn.features import Frontend, FrontendConfig
+    words = ["yes", "no", "up"]
+    train_rows = _manifest_corpus(tmp_path / "espeak", {"a": "en", "b": "en", "c": "en-029"})
+    other = _manifest_corpus(tmp_path / "kokoro", {"kokoro-x": "", "kokoro-y": ""})
+    task = clip_task("t", tmp_path / "espeak", words, FrontendConfig(n_mels=20),
+                     probe_phones=False, holdout=Holdout(("en-029",)),
+                     test_root=tmp_path / "kokoro")
+    assert task.info == {"train_clips": 6, "test_clips": 6, "train_speakers": 2,
+                         "test_speakers": 2}
+    assert task.test_speakers == [r["speaker"] for r in other]
+    assert task.y_test.tolist() == [words.index(r["word"]) for r in other]
+    assert task.y_train.tolist() == [words.index(r["word"]) for r in train_rows[:6]]
+    # the test inputs are the other corpus's files (speaker kokoro-y says 'up' last)
+    wave, _ = sf.read(tmp_path / "kokoro" / other[-1]["file"], dtype="float32")
+    want = Frontend(FrontendConfig(n_mels=20))(torch.from_numpy(wave)[None])[0]
+    assert torch.allclose(task.x_test[-1], want, atol=1e-5)

@@ -56,10 +56,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
                         "(numbers mean nothing)")
     p.add_argument("--tasks", default=None,
                    help="comma list of tasks to run (pairs, kws12, phones, bdg, pairs-fewvoices, "
-                        "pairs-shortctx); default: the config's")
+                        "pairs-shortctx, pairs-kokoro); default: the config's")
     p.add_argument("--variants", default=None,
                    help="comma list of variants (none, max3-early, avg2-late-dec, stride2-early, "
-                        "cnn2d, ...); default: the config's")
+                        "cnn2d, ...) for pairs, phones and bdg; default: the config's (kws12 "
+                        "reads kws_variants, the pairs-* tasks stress_variants: --set them)")
     p.add_argument("--seeds", default=None, help="comma list of seeds; default: the config's")
     p.add_argument("--combine", nargs="+", type=Path, default=None, metavar="DIR",
                    help="instead of running, merge finished ablation folders (other tasks, "

@@ -194,7 +194,8 @@ DEFAULT_VARIANTS = ["none", "bag", "max2-early", "max4-early", "max6-early", "ma
                     "max2-early-dec-rep", "stride2-early-rep"]
 KWS_VARIANTS = ["none", "bag", "max2-early", "max4-early", "max2-early-dec", "avg2-early-dec",
                 "stride2-early"]
-STRESS_TASKS = ("pairs-fewvoices", "pairs-shortctx")
+STRESS_TASKS = ("pairs-fewvoices", "pairs-shortctx", "pairs-kokoro")
+KOKORO_PAIRS = "pairs-kokoro"  # corpus (and task): the anagram words in Kokoro voices, test only
 STRESS_VARIANTS = ["none", "bag", "max2-early", "max4-early", "max2-early-dec", "stride2-early"]
 PERCENT_MARGIN = 0.01   # TOST equivalence margin of the % metrics: ±1 point
 
@@ -231,6 +232,7 @@ class AblationConfig:
     phones_sentences: int = 8
     bdg_speakers: int = 60
     bdg_mels: int = 16                          # Waibel: 16 mel coefficients x 15 frames
+    kokoro_voices: list[str] = field(default_factory=list)  # pairs-kokoro test ([] = all 28)
     pairs_fit: TrainConfig = field(default_factory=lambda: features_config(epochs=8))
     kws_fit: TrainConfig = field(default_factory=lambda: features_config(epochs=8))
     phones_fit: TrainConfig = field(default_factory=lambda: features_config(epochs=12, batch_size=16))
@@ -264,6 +266,8 @@ def holdout(cfg: AblationConfig):
 def corpus_dir(data_dir: Path, name: str, data_seed: int) -> Path:
     """Folder of one corpus: `name` for corpus seed 0 (so a real TIMIT copy linked as `phones`
     is used), `name-seed<k>` for the others."""
+    if name == KOKORO_PAIRS:  # one test corpus, whatever the training corpus seed
+        return data_dir / name
     return data_dir / (name if data_seed == 0 else f"{name}-seed{data_seed}")
 
 
@@ -271,7 +275,8 @@ def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], data_s
                    log=print) -> int:
     """Build each synthetic corpus the tasks need (pairs, kws, phones, bdg) from `data_seed`
     whose folder is missing, empty or an interrupted build; any other non-empty folder (e.g. a
-    real TIMIT copy as `phones`) is used as it is. The pairs corpus speaks the anagram sets
+    real TIMIT copy as `phones`) is used as it is; `pairs-kokoro` (Kokoro voices, one
+    corpus for every seed) needs the kokoro extra. The pairs corpus speaks the anagram sets
     (`anagrams.ANAGRAM_SETS`), checked against eSpeak's phonemes before anything is built.
     Items the synthesiser failed on are logged (file and reason); returns how many failed."""
     from data_prep import espeak, synth_commands, synth_phones, words
@@ -285,7 +290,9 @@ def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], data_s
         if out.is_dir() and any(out.iterdir()) and not corpus.interrupted(out):
             continue  # never write into an existing corpus
         t0 = time.time()
-        if name in ("pairs", "kws"):
+        if name == KOKORO_PAIRS:
+            result = build_kokoro_pairs(out, cfg.kokoro_voices)
+        elif name in ("pairs", "kws"):
             if name == "pairs":
                 anagrams.check(anagrams.ANAGRAM_SETS, accents)
             word_list = (anagrams.words() if name == "pairs"
@@ -311,9 +318,23 @@ def ensure_corpora(cfg: AblationConfig, data_dir: Path, needed: set[str], data_s
     return n_failed
 
 
-def corpus_of(task: str) -> str:
-    """The corpus folder name a task reads."""
-    return {"kws12": "kws", "phones": "phones", "bdg": "bdg"}.get(task, "pairs")
+def build_kokoro_pairs(out: Path, voices: list[str]) -> dict:
+    """The anagram words spoken once by each Kokoro voice (default: all 28 English voices),
+    test-only speakers for pairs-kokoro; needs the `kokoro` extra (docs/voices.md)."""
+    from data_prep import engines, tts_cache, tts_commands
+    kokoro = engines.load("kokoro")
+    speakers = [tts_commands.Speaker("kokoro", v, "custom") for v in voices or kokoro.voices()]
+    return tts_commands.build_takes(out, {"kokoro": kokoro}, speakers, 1, anagrams.words(), {},
+                                    tts_cache.root(), jobs=1, split="train", noise_seconds=0,
+                                    progress=False)
+
+
+CORPUS_OF = {"kws12": "kws", "phones": "phones", "bdg": "bdg"}  # other tasks: pairs
+
+
+def corpora_of(task: str) -> set[str]:
+    """The corpus folder names a task reads (pairs-kokoro: trains on pairs, tests on Kokoro)."""
+    return {"pairs", KOKORO_PAIRS} if task == KOKORO_PAIRS else {CORPUS_OF.get(task, "pairs")}
 
 
 def load_task(name: str, cfg: AblationConfig, data_dir: Path, data_seed: int = 0):
@@ -322,15 +343,16 @@ def load_task(name: str, cfg: AblationConfig, data_dir: Path, data_seed: int = 0
     from ..features import FrontendConfig
     from . import tasks as at
     fe = FrontendConfig(n_mels=cfg.n_mels, normalize="meanvar")
-    root = corpus_dir(data_dir, corpus_of(name), data_seed)
+    root = corpus_dir(data_dir, CORPUS_OF.get(name, "pairs"), data_seed)
     held = holdout(cfg)
-    if name in ("pairs", "pairs-shortctx", "pairs-fewvoices"):
+    if name in ("pairs", "pairs-shortctx", "pairs-fewvoices", KOKORO_PAIRS):
         few = cfg.few_voices if name == "pairs-fewvoices" else None
         snrs = cfg.snrs if name == "pairs" else []
+        kokoro = corpus_dir(data_dir, KOKORO_PAIRS, data_seed) if name == KOKORO_PAIRS else None
         return at.clip_task(name, root, anagrams.words(), fe,
                             groups=[list(g) for g in anagrams.ANAGRAM_SETS], snrs=snrs,
                             max_train_speakers=few, probe_phones=name == "pairs",
-                            seed=data_seed, holdout=held)
+                            seed=data_seed, holdout=held, test_root=kokoro)
     if name == "kws12":
         return at.keyword_task(name, root, fe, snrs=cfg.snrs, seed=data_seed)
     if name == "phones":
@@ -338,8 +360,8 @@ def load_task(name: str, cfg: AblationConfig, data_dir: Path, data_seed: int = 0
     if name == "bdg":
         return at.bdg_task(name, root, FrontendConfig(n_mels=cfg.bdg_mels, normalize="meanvar"),
                            holdout=held)
-    raise ConfigError(f"ablation task {name!r}: use pairs, kws12, phones, bdg, pairs-fewvoices "
-                      "or pairs-shortctx")
+    raise ConfigError(f"ablation task {name!r}: use pairs, kws12, phones, bdg, pairs-fewvoices, "
+                      "pairs-shortctx or pairs-kokoro")
 
 
 def fit_config(name: str, cfg: AblationConfig) -> TrainConfig:
@@ -577,7 +599,7 @@ def run(cfg: AblationConfig, out_dir: str | Path, log=print) -> dict:
     for name in cfg.variants + cfg.kws_variants + cfg.stress_variants:
         parse_variant(name)
     data_dir = Path(cfg.data_dir) if cfg.data_dir else out / "data"
-    failed = sum(ensure_corpora(cfg, data_dir, {corpus_of(t) for t in cfg.tasks}, ds, log)
+    failed = sum(ensure_corpora(cfg, data_dir, set().union(*map(corpora_of, cfg.tasks)), ds, log)
                  for ds in cfg.data_seeds)
     records, extras, models, task_info = [], {}, {}, {}
     started = time.time()

@@ -20,6 +20,7 @@ PAIRS_METRICS = [("clean", "accuracy"), ("clean", "set_accuracy"), ("snr10", "ac
                  ("clean", "jitter_changed@2"), ("clean", "jitter_accuracy@2")]
 KEY_METRICS = {
     "pairs": PAIRS_METRICS, "pairs-fewvoices": PAIRS_METRICS, "pairs-shortctx": PAIRS_METRICS,
+    "pairs-kokoro": PAIRS_METRICS,
     "kws12": [("clean", "accuracy"), ("snr10", "accuracy"), ("snr5", "accuracy"),
               ("clean", "jitter_changed@2"), ("clean", "jitter_accuracy@2")],
     "bdg": [("clean", "accuracy"), ("clean", "jitter_changed@2"), ("clean", "jitter_accuracy@2")],
@@ -30,7 +31,8 @@ KEY_METRICS = {
 }
 COMPARE_METRICS = {"pairs": ["accuracy", "set_accuracy"], "bdg": ["accuracy"],
                    "pairs-fewvoices": ["accuracy", "set_accuracy"],
-                   "pairs-shortctx": ["accuracy", "set_accuracy"], "kws12": ["accuracy"],
+                   "pairs-shortctx": ["accuracy", "set_accuracy"],
+                   "pairs-kokoro": ["accuracy", "set_accuracy"], "kws12": ["accuracy"],
                    "phones": ["frame_accuracy", "frame_accuracy_short", "boundary_f1@1"]}
 PERCENT = ("accuracy", "set_accuracy", "frame_accuracy", "frame_accuracy_short", "per_smooth",
            "boundary_f1@1", "ceiling_frame_accuracy", "ceiling_boundary_f1@1",

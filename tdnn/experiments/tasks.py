@@ -169,39 +169,49 @@ def _speaker_subset(rows: list[dict], max_speakers: int | None) -> list[dict]:
     return [r for r in rows if r["speaker"] in keep]
 
 
-def clip_task(name: str, root: str | Path, words: list[str], frontend_cfg: FrontendConfig,
-              groups: list[list[str]] | None = None, snrs: list[float] = (),
-              max_train_speakers: int | None = None, probe_phones: bool = True,
-              seed: int = 0, holdout: Holdout | None = None) -> Task:
-    """A word-classification task over `words` from a synthetic Speech Commands-layout corpus.
-
-    Speakers the hashing puts in the 'validation' or 'testing' lists are the test speakers
-    (about 20%: more test clips for a steadier figure; nothing here tunes on them, training runs
-    a fixed number of epochs), the rest train. `groups` are minimal-pair sets of words.
-    """
-    root = Path(root)
+def corpus_words(root: str | Path, words: list[str]) -> list[dict]:
+    """Manifest rows of a corpus's clips of `words`; LayoutError when a word has none."""
     rows = [r for r in read_manifest(root) if r["word"] in words]
     missing = sorted(set(words) - {r["word"] for r in rows})
     if missing:
         raise LayoutError(f"{root}: no clips of {', '.join(missing)}; rebuild the corpus with "
                           f"those words (--words)")
-    train, test = _split(rows, holdout)
+    return rows
+
+
+def clip_task(name: str, root: str | Path, words: list[str], frontend_cfg: FrontendConfig,
+              groups: list[list[str]] | None = None, snrs: list[float] = (),
+              max_train_speakers: int | None = None, probe_phones: bool = True,
+              seed: int = 0, holdout: Holdout | None = None,
+              test_root: str | Path | None = None) -> Task:
+    """A word-classification task over `words` from a synthetic Speech Commands-layout corpus.
+
+    Speakers the hashing puts in the 'validation' or 'testing' lists are the test speakers
+    (about 20%: more test clips for a steadier figure; nothing here tunes on them, training runs
+    a fixed number of epochs), the rest train. `groups` are minimal-pair sets of words. With
+    `test_root` every clip of that corpus (e.g. other engines' voices) is the test set instead.
+    """
+    root = Path(root)
+    train, test = _split(corpus_words(root, words), holdout)
+    test_dir = Path(test_root) if test_root is not None else root
+    if test_root is not None:
+        test = corpus_words(test_dir, words)
     train = _speaker_subset(train, max_train_speakers)
-    _check_split(root, train, test)
+    _check_split(test_dir, train, test)
     frontend = Frontend(frontend_cfg)
     index = {w: i for i, w in enumerate(words)}
 
-    def load(rs):
-        waves = [audio.load(root / r["file"], frontend_cfg.sample_rate) for r in rs]
+    def load(folder, rs):
+        waves = [audio.load(folder / r["file"], frontend_cfg.sample_rate) for r in rs]
         return waves, torch.tensor([index[r["word"]] for r in rs])
 
-    train_waves, y_train = load(train)
-    test_waves, y_test = load(test)
+    train_waves, y_train = load(root, train)
+    test_waves, y_test = load(test_dir, test)
     conditions = {}
     if snrs:
-        noises = sc.load_background_noise(root, frontend_cfg.sample_rate)
+        noises = sc.load_background_noise(test_dir, frontend_cfg.sample_rate)
         if not noises:
-            raise LayoutError(f"{root}/_background_noise_: no noise files for the SNR conditions")
+            raise LayoutError(f"{test_dir}/_background_noise_: no noise files for the SNR conditions")
         conditions = {k: batch_features(v, frontend)
                       for k, v in noisy_copies(test_waves, noises, list(snrs), seed).items()}
     segments = ([middle_phone(word_phones(r, frontend.hop_length, frontend_cfg.sample_rate))
