@@ -464,6 +464,9 @@ class DataConfig:
     # Streams of `tdnn prepare kws-streams --voices train` that train a streaming detector with a
     # detection loss (loss = maxpool or window_ce; tdnn.detection) instead of the clip corpus.
     train_streams: list[str] = dataclasses.field(default_factory=list)
+    # With train_streams and init: add this many copies of every stretch of the training streams
+    # where the init model raises a false alarm (hard-negative mining; tdnn.detection.mine)
+    hard_negatives: int = 0
 
 
 @dataclasses.dataclass

@@ -16,7 +16,9 @@ Losses (`TrainConfig.loss`):
 - `window_ce` -- cross-entropy on every labelled window (NEG windows as `_unknown_`): the same
   data seen as independent clips, the control for `maxpool`.
 
-`stream_data` cuts training segments from streams of `tdnn prepare kws-streams --voices train`.
+`stream_data` cuts training segments from streams of `tdnn prepare kws-streams --voices train`;
+`mine` adds copies of the stretches where a model (the run training starts from) raises a false
+alarm: hard-negative mining, as wake-word trainers do with false accepts.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ FIRE = (-0.05, 0.5)  # seconds after a keyword's end where its detection is want
 HIT = 1.0  # seconds after its end that a detection still hits it (tdnn.streams tolerance)
 SEGMENT = (0.25, 0.15)  # random extra seconds before / after a keyword's training segment
 CHUNK_S = 5.0  # streams are cut into chunks of this many seconds; crops are drawn from them
+MINE_P = 0.5  # a keyword posterior this high where none may fire is a false alarm to mine
+MINE_MARGIN = 20  # frames kept after a mined false alarm, and before its trailing window
 
 
 def window_logits(model, x: Tensor, width: int) -> Tensor:
@@ -117,11 +121,49 @@ class StreamData(FeatureData):
     CHUNK_S chunks from which each epoch draws random crops. `window` is the clip head's width
     in frames; `keywords` and `unknown` index the labels."""
 
-    def __init__(self, x, y, labels, crop: int, seed: int, window: int):
+    def __init__(self, x, y, labels, crop: int, seed: int, window: int,
+                 chunks: list[int] | None = None):
         super().__init__(x, y, labels, crop=crop, seed=seed)
         self.window = window
         self.keywords = [labels.index(w) for w in sc.WORDS_10]
         self.unknown = labels.index(sc.UNKNOWN)
+        self.chunks = list(range(len(x))) if chunks is None else chunks  # whole-stream cover
+
+
+@torch.no_grad()
+def false_alarms(model, x: Tensor, target: Tensor, keywords: list[int], width: int) -> list[int]:
+    """Frames of one segment x [D, L] where a keyword reaches MINE_P although none may fire
+    (target NEG), one per run of such frames (its highest), at least `width` frames apart."""
+    p = window_logits(model, x[None], width)[0].float().softmax(0)[keywords].amax(0)   # [L]
+    p[:width - 1] = 0.0                      # windows not yet full are not scored (detection_loss)
+    p[target != NEG] = 0.0
+    frames = []
+    for t in torch.argsort(p, descending=True).tolist():
+        if p[t] < MINE_P:
+            break
+        if all(abs(t - f) >= width for f in frames):
+            frames.append(t)
+    return sorted(frames)
+
+
+def mine(data: StreamData, model, copies: int) -> int:
+    """Add `copies` copies of the stretch around every false alarm of `model` on the streams
+    (the trailing window before it, MINE_MARGIN frames either side) to `data`; how many."""
+    was_training = model.training
+    model.eval()
+    found = []
+    for i in data.chunks:
+        x, y = data.x[i], data.y[i]
+        for t in false_alarms(model, x, y, data.keywords, data.window):
+            a, b = max(0, t - data.window + 1 - MINE_MARGIN), min(x.shape[-1], t + MINE_MARGIN + 1)
+            found.append((x[:, a:b], y[a:b]))
+    model.train(was_training)
+    for x, y in found:
+        data.x += [x] * copies
+        data.y += [y] * copies
+    log.info("hard negatives: %d false alarms of the init model on the training streams, %d "
+             "copies each added", len(found), copies)
+    return len(found)
 
 
 def stream_data(folders: list[str], frontend, labels: list[str], window: int, seed: int
@@ -134,7 +176,7 @@ def stream_data(folders: list[str], frontend, labels: list[str], window: int, se
     rng = np.random.default_rng(seed)
     frame_s = frontend.hop_length / frontend.cfg.sample_rate
     pre, post = (window - 1) * frame_s - FIRE[0], FIRE[1]
-    xs, ys, n_kw, longest = [], [], 0, window + 50
+    xs, ys, chunks, n_kw, longest = [], [], [], 0, window + 50
     for folder in map(Path, folders):
         events = read_reference(folder / REFERENCE)
         files = sorted({e.file for e in events} | {p.name for p in folder.glob("*.wav")})
@@ -156,8 +198,9 @@ def stream_data(folders: list[str], frontend, labels: list[str], window: int, se
                     n_kw, longest = n_kw + 1, max(longest, b - a)
             step = round(CHUNK_S / frame_s)
             for a in range(0, feats.shape[-1] - window, step):
+                chunks.append(len(xs))
                 xs.append(feats[:, a:a + step].clone())
                 ys.append(target[a:a + step].clone())
     log.info("stream training: %d keyword segments and %d chunks of %.0f s from %s",
              n_kw, len(xs) - n_kw, CHUNK_S, json.dumps([str(f) for f in folders]))
-    return StreamData(xs, ys, labels, crop=longest, seed=seed, window=window)
+    return StreamData(xs, ys, labels, crop=longest, seed=seed, window=window, chunks=chunks)

@@ -114,6 +114,11 @@ def check_corpus(cfg: TrainConfig) -> None:
             "need them; plain ce trains on clips")
     if not cfg.data.root and not cfg.data.train_streams:
         bad("data.root", "no corpus given; set data.root=DIR (a Speech Commands-layout folder)")
+    if cfg.data.hard_negatives < 0:
+        bad("data.hard_negatives", "must be >= 0 (copies of each mined false alarm)")
+    if cfg.data.hard_negatives and not (cfg.data.train_streams and cfg.init):
+        bad("data.hard_negatives", "mines the false alarms of the init run on data.train_streams; "
+            "set both (init=RUN) or drop it")
 
 
 def schedule_at(step: int, total: int, cfg: ScheduleConfig, lr: float
@@ -201,6 +206,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         model = build_model(cfg.model, Frontend(cfg.frontend).dim, len(data.labels))
         if cfg.init:
             start_from(model, data.labels, cfg.init)
+        if cfg.data.hard_negatives:
+            detection.mine(data, model, cfg.data.hard_negatives)
         if cfg.data.feature_copies and not cfg.data.train_streams:
             device = torch.device(dinfo.device) if dinfo.distributed else pick_device(cfg.device)
             data.frontend.to(device)

@@ -95,3 +95,41 @@ def test_stream_run_trains_and_rejects_mixed_options(tmp_path):
     with pytest.raises(ConfigError, match="loss"):
         train(TrainConfig(**base, loss="maxpool", data=DataConfig(root=str(tmp_path))),
               tmp_path / "r4")
+
+
+def test_mining_adds_the_false_alarms_the_streaming_scorer_sees(monkeypatch):
+    """Hard-negative mining finds the frames where the streaming scorer's keyword posterior
+    reaches the threshold outside keywords (one per `width` frames, highest first), and adds
+    the stretch around each, `copies` times."""
+    from tdnn.data.speech_commands import WORDS_10, labels_for_task
+    frontend = Frontend(FrontendConfig(normalize="none"))
+    wave = np.random.default_rng(3).normal(0, 0.1, 200000).astype(np.float32)
+    model, labels, width = _model(), labels_for_task(12), 101
+    x = frontend(torch.from_numpy(wave)[None])[0]
+    target = torch.full((x.shape[-1],), NEG)
+    target[150:200] = IGNORE                                       # a keyword is being spoken
+    _, logits = offline_scores(model, frontend, wave, 16000)         # the streaming pass [L, C]
+    p = torch.from_numpy(logits).softmax(1)[:, [labels.index(w) for w in WORDS_10]].amax(1)
+    p[:width - 1], p[150:200] = 0.0, 0.0
+    monkeypatch.setattr(detection, "MINE_P", float(np.sort(p.numpy())[-60]))
+    want = []
+    for t in np.argsort(-p.numpy(), kind="stable"):
+        if p[t] >= detection.MINE_P and all(abs(t - f) >= width for f in want):
+            want.append(int(t))
+    want.sort()
+    data = detection.StreamData([x], [target], labels, crop=200, seed=0, window=width)
+    assert detection.mine(data, model, copies=3) == len(want) >= 2
+    assert len(data.x) == 1 + 3 * len(want)
+    for k, t in enumerate(want):
+        a, b = t - width + 1 - detection.MINE_MARGIN, t + detection.MINE_MARGIN + 1
+        a, b = max(0, a), min(x.shape[-1], b)
+        for c in range(3):
+            assert torch.equal(data.x[1 + 3 * k + c], x[:, a:b])
+            assert torch.equal(data.y[1 + 3 * k + c], target[a:b])
+
+
+def test_hard_negatives_need_streams_and_an_init_run(tmp_path):
+    cfg = TrainConfig(loss="maxpool", data=DataConfig(train_streams=[str(tmp_path)],
+                                                      hard_negatives=2))
+    with pytest.raises(ConfigError, match="hard_negatives"):
+        train(cfg, tmp_path / "run")
