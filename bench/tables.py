@@ -133,7 +133,11 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss32_maxpool_dev": "clips + streams, maxpool, 32 ep.",
                 "stream_detloss32_window_ce_dev": "clips + streams, window_ce, 32 ep.",
                 "stream_detloss16s1_maxpool_dev": "clips + streams, maxpool, 16 ep., seed 1",
-                "stream_detloss16s1_window_ce_dev": "clips + streams, window_ce, 16 ep., seed 1"}
+                "stream_detloss16s1_window_ce_dev": "clips + streams, window_ce, 16 ep., seed 1",
+                "stream_detloss16hn_window_ce_dev":
+                    "clips + streams + hard negatives, window_ce, 16 ep.",
+                "stream_detloss16hns1_window_ce_dev":
+                    "clips + streams + hard negatives, window_ce, 16 ep., seed 1"}
 
 
 def stream_misses() -> str:
