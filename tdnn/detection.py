@@ -133,7 +133,7 @@ class StreamData(FeatureData):
 @torch.no_grad()
 def false_alarms(model, x: Tensor, target: Tensor, keywords: list[int], width: int) -> list[int]:
     """Frames of one segment x [D, L] where a keyword reaches MINE_P although none may fire
-    (target NEG), one per run of such frames (its highest), at least `width` frames apart."""
+    (target NEG): the highest first, each kept at least `width` frames from those before it."""
     p = window_logits(model, x[None], width)[0].float().softmax(0)[keywords].amax(0)   # [L]
     p[:width - 1] = 0.0                      # windows not yet full are not scored (detection_loss)
     p[target != NEG] = 0.0
