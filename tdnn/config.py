@@ -209,7 +209,7 @@ KINDS = ("logmel", "mfcc", "spectrogram", "fbank", "speech_embedding")
 EMBEDDING = "speech_embedding"
 # speech_embedding's framing, fixed by the pretrained model (= tdnn.embedding.HOP, SPAN, DIM)
 EMBEDDING_HOP, EMBEDDING_SPAN, EMBEDDING_DIM = 1280, 12512, 96
-# values embedding_mel appends per frame (= tdnn.embedding.MEL_STATS_DIM, MEL_FRAMES_DIM)
+# values embedding_mel appends per frame (true: tdnn.embedding.MEL_STATS_DIM; "frames": 8 x 32)
 EMBEDDING_MEL_DIM = {False: 0, True: 64, "frames": 256}
 
 

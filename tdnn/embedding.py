@@ -57,7 +57,6 @@ WINDOW_STEP = 8  # mel frames between embeddings
 DIM = 96
 CENTRE = slice(34, 42)  # the window's 8 mel frames centred on its embedding (see mel_stats)
 MEL_STATS_DIM = 64  # mean and std of 32 bands
-MEL_FRAMES_DIM = 256  # the 8 central frames of 32 bands, frame by frame
 HOP = MEL_HOP * WINDOW_STEP  # 1280 samples: 80 ms
 SPAN = MEL_HOP * (WINDOW_FRAMES - 1) + MEL_FFT  # 12,512 samples one embedding reads
 LEFT = SPAN // 2  # embedding i is centred at sample i * HOP: it reads i*HOP - LEFT ..

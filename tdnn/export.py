@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .config import EMBEDDING_MEL_DIM
 from .errors import UserError
 from .features import KALDI_INT16_SCALE, KALDI_PREEMPH, Frontend
 
@@ -228,10 +229,9 @@ def embedding_note(frontend: Frontend) -> str | None:
 
     files = ", ".join(f"{name} (sha256 {digest})" for name, digest in emb.MODEL_SHA256.items())
     mel = frontend.cfg.embedding_mel
-    extra = (f", then {emb.MEL_FRAMES_DIM} values: its central 8 mel frames, frame by frame"
-             if mel == "frames" else
-             f", then {emb.MEL_STATS_DIM} values: mean and std of its central 8 mel frames"
-             if mel else "")
+    what = ("its central 8 mel frames, frame by frame" if mel == "frames"
+            else "mean and std of its central 8 mel frames")
+    extra = f", then {EMBEDDING_MEL_DIM[mel]} values: {what}" if mel else ""
     return (f"input 'feats' [batch, {frontend.dim}, frames] is Google speech_embedding: {files} from "
             f"{emb.WHEEL}, licence {emb.LICENSE}, run as tdnn.embedding.SpeechEmbedding does "
             f"(int16-scaled 16 kHz audio, mel/10 + 2 with an 80 dB floor per window, windows of "

@@ -193,8 +193,9 @@ def clip_task(name: str, root: str | Path, words: list[str], frontend_cfg: Front
     """
     root = Path(root)
     train, test = _split(corpus_words(root, words), holdout)
-    test_dir = Path(test_root) if test_root is not None else root
+    test_dir = root
     if test_root is not None:
+        test_dir = Path(test_root)
         test = corpus_words(test_dir, words)
     train = _speaker_subset(train, max_train_speakers)
     _check_split(test_dir, train, test)
