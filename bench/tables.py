@@ -111,9 +111,14 @@ def train_ratios() -> str:
 
 
 def _point(p: dict) -> str:
-    """Misses [95% interval]; false alarms per hour [95% interval] of one operating point."""
+    """Misses [95% interval over keywords] (streams: [interval over streams], where the JSON has
+    it); false alarms per hour [95% interval] of one operating point."""
     (mlo, mhi), (flo, fhi) = p["miss_ci"], p["fa_per_hour_ci"]
-    return (f"{100 * p['miss_rate']:.1f}% [{100 * mlo:.1f}, {100 * mhi:.1f}]; "
+    streams = ""
+    if "miss_ci_streams" in p:
+        slo, shi = p["miss_ci_streams"]
+        streams = f" (streams: [{100 * slo:.1f}, {100 * shi:.1f}])"
+    return (f"{100 * p['miss_rate']:.1f}% [{100 * mlo:.1f}, {100 * mhi:.1f}]{streams}; "
             f"{p['fa_per_hour']:.2f}/h [{flo:.2f}, {fhi:.2f}]")
 
 
@@ -137,7 +142,11 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss16hn_window_ce_dev":
                     "clips + streams + hard negatives, window_ce, 16 ep.",
                 "stream_detloss16hns1_window_ce_dev":
-                    "clips + streams + hard negatives, window_ce, 16 ep., seed 1"}
+                    "clips + streams + hard negatives, window_ce, 16 ep., seed 1",
+                "stream_detloss16w12800_maxpool_dev":
+                    "clips + streams, maxpool, 16 ep., 0.8 s window",
+                "stream_detloss16w9600_maxpool_dev":
+                    "clips + streams, maxpool, 16 ep., 0.6 s window"}
 
 
 def stream_misses() -> str:

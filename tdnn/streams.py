@@ -8,8 +8,9 @@ at most `tolerance` after its end); each event is hit at most once, and every de
 no event is a false alarm (a repeat on an already-hit event included).
 
 Operating points: per-keyword thresholds chosen for a false-alarm budget (`choose_thresholds`),
-with exact confidence intervals for the miss rate (Clopper-Pearson) and the false-alarm rate
-(Poisson), and the hours of negative audio (outside every keyword's window) behind the rate.
+with confidence intervals for the miss rate (exact Clopper-Pearson over keywords, and a bootstrap
+over streams, whose keywords share voices, noise and room) and the false-alarm rate (exact
+Poisson), and the hours of negative audio (outside every keyword's window) behind the rate.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .errors import LayoutError, UserError
 
 REFERENCE = "reference.csv"
 REF_FIELDS = ["file", "label", "start", "end"]
+BOOTSTRAP = 2000  # resamples of the streams behind a stream-level miss interval
 
 
 @dataclass(frozen=True)
@@ -229,16 +231,46 @@ def poisson_rate(k: int, hours: float, confidence: float = 0.95) -> tuple[float,
     return lo / hours, hi / hours
 
 
+def stream_bootstrap(misses: list[int], counts: list[int], confidence: float = 0.95,
+                     resamples: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the miss rate with whole streams resampled with replacement:
+    the keywords of one stream share its voices, noise and room, so they are not independent
+    and an interval over keywords (Clopper-Pearson) is too narrow."""
+    m, n = np.asarray(misses, dtype=float), np.asarray(counts, dtype=float)
+    if not n.sum():
+        return 0.0, 1.0
+    pick = np.random.default_rng(seed).integers(0, len(n), size=(resamples, len(n)))
+    rates = m[pick].sum(1) / np.maximum(n[pick].sum(1), 1.0)
+    a = 1.0 - confidence
+    return float(np.quantile(rates, a / 2)), float(np.quantile(rates, 1 - a / 2))
+
+
+def misses_by_stream(detections: dict[str, list[Detection]], events: list[Event],
+                     tolerance: float = 1.0) -> tuple[list[int], list[int]]:
+    """(misses, keywords) of each stream that holds keywords, in file-name order."""
+    names = sorted({e.file for e in events})
+    misses, counts = [], []
+    for name in names:
+        own = [e for e in events if e.file == name]
+        hits, _ = match(detections.get(name, []), own, tolerance)
+        misses.append(len(own) - hits)
+        counts.append(len(own))
+    return misses, counts
+
+
 def operating_point(detections: dict[str, list[Detection]], events: list[Event],
                     negative_s: float, tolerance: float = 1.0, confidence: float = 0.95) -> dict:
-    """Misses and false alarms of one set of detections, with exact intervals: miss rate
-    (Clopper-Pearson over keywords) and false alarms per hour of negative audio (Poisson)."""
+    """Misses and false alarms of one set of detections, with intervals: miss rate
+    (Clopper-Pearson over keywords, and a bootstrap over streams) and false alarms per hour of
+    negative audio (exact Poisson)."""
     s = score(detections, events, negative_s, tolerance)
     n = s.hits + s.misses
     hours = negative_s / 3600.0
     per = count_by_label(detections, events, tolerance)
     return {"keywords": n, "misses": s.misses, "miss_rate": s.miss_rate,
             "miss_ci": list(clopper_pearson(s.misses, n, confidence)),
+            "miss_ci_streams": list(stream_bootstrap(
+                *misses_by_stream(detections, events, tolerance), confidence)),
             "false_alarms": s.false_alarms, "negative_hours": hours,
             "fa_per_hour": s.false_alarms / hours if hours else 0.0,
             "fa_per_hour_ci": list(poisson_rate(s.false_alarms, hours, confidence)),

@@ -74,6 +74,8 @@ def test_choose_thresholds_hand_made_scores():
     point = streams.operating_point(dets, events, 3600.0)
     assert (point["misses"], point["false_alarms"]) == (1, 1)
     assert point["miss_ci"] == pytest.approx(list(streams.clopper_pearson(1, 2)))
+    assert streams.misses_by_stream(dets, events) == ([1], [2])  # one stream, one of two missed
+    assert point["miss_ci_streams"] == [0.5, 0.5]  # one stream: every resample is that stream
     assert point["fa_per_hour_ci"] == pytest.approx(list(streams.poisson_rate(1, 1.0)))
     assert point["per_keyword"]["yes"] == {"hits": 1, "keywords": 2, "false_alarms": 1}
 
@@ -129,3 +131,20 @@ def test_cli_eval_writes_thresholds_used_by_detection(tmp_path, capsys):
     assert "--fa-per-hour 3" in capsys.readouterr().err
     assert main(["stream", str(run_dir), wav, "--fa-per-hour", "1"]) == 2
     assert "--thresholds" in capsys.readouterr().err
+
+
+def test_stream_bootstrap_known_answers():
+    # two streams of 10 keywords, all missed in one and none in the other: a resample holds
+    # both (rate 0.5, probability 1/2) or one twice (0 or 1, probability 1/4 each), so the
+    # 2.5% and 97.5% quantiles are 0 and 1
+    assert streams.stream_bootstrap([0, 10], [10, 10]) == (0.0, 1.0)
+    # every stream at the same rate: no spread
+    assert streams.stream_bootstrap([3, 6, 9], [10, 20, 30]) == pytest.approx((0.3, 0.3))
+    assert streams.stream_bootstrap([], []) == (0.0, 1.0)
+
+
+def test_stream_bootstrap_of_one_keyword_streams_is_the_binomial_interval():
+    # 400 streams of one keyword each are independent keywords: the bootstrap interval is then
+    # the normal approximation 0.3 +- 1.96 sqrt(0.3 * 0.7 / 400) = [0.2551, 0.3449]
+    lo, hi = streams.stream_bootstrap([1] * 120 + [0] * 280, [1] * 400)
+    assert (lo, hi) == pytest.approx((0.2551, 0.3449), abs=0.006)
