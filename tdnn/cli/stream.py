@@ -203,10 +203,13 @@ def evaluate(loaded, args) -> int:
 
 
 def describe(budget: str, p: dict) -> str:
-    """One line for an operating point: misses and false alarms with their 95% intervals."""
+    """One line for an operating point: misses (95% intervals over keywords and over streams)
+    and false alarms with their 95% interval."""
     lo, hi = p["miss_ci"]
+    slo, shi = p["miss_ci_streams"]
     flo, fhi = p["fa_per_hour_ci"]
     return (f"budget {budget} FA/h: misses {p['misses']}/{p['keywords']} = "
-            f"{100 * p['miss_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}], false alarms "
+            f"{100 * p['miss_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] "
+            f"(over streams [{100 * slo:.1f}, {100 * shi:.1f}]), false alarms "
             f"{p['false_alarms']} = {p['fa_per_hour']:.2f}/h [{flo:.2f}, {fhi:.2f}] over "
             f"{p['negative_hours']:.2f} h")
