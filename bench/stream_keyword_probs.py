@@ -54,7 +54,8 @@ def keyword_probs(run, folder: Path, tolerance: float = 1.0) -> dict:
             "unknown_holds_window": unknown, "by_condition": by_condition(own, conditions)}
 
 
-SNR_BANDS = ((None, 10.0, "snr < 10 dB"), (10.0, 20.0, "snr 10-20 dB"), (20.0, None, "snr >= 20 dB"))
+SNR_BANDS = ((None, 10.0, "snr < 10 dB"), (10.0, 20.0, "snr 10-20 dB"),
+             (20.0, None, "snr >= 20 dB"))
 
 
 def condition_names(sidecar: dict) -> list[str]:
@@ -70,7 +71,8 @@ def by_condition(own: np.ndarray, conditions: list[list[str]]) -> dict:
     groups = {}
     for name in sorted({c for names in conditions for c in names}):
         peaks = own[[name in names for names in conditions]]
-        groups[name] = {"keywords": len(peaks), "own_peak_at_least_0.5": float((peaks >= 0.5).mean()),
+        groups[name] = {"keywords": len(peaks),
+                        "own_peak_at_least_0.5": float((peaks >= 0.5).mean()),
                         "own_peak_median": float(np.median(peaks))}
     return groups
 
