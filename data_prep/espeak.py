@@ -11,6 +11,8 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,11 +215,12 @@ def synthesize(text: str, voice: str = "en-us", **params) -> Synthesis:
 
 
 TASKS_PER_PROCESS = 4
+MAX_CRASHES = 3  # worker deaths a build survives (each restarts the pool)
 
 
-def _run_chunk(args: tuple) -> list:
+def _run_chunk(fn_chunk: tuple) -> list:
     """Run one chunk of tasks in a worker, stopping if the parent has died."""
-    fn, chunk = args
+    fn, chunk = fn_chunk
     results = []
     for task in chunk:
         stop_if_orphaned()
@@ -232,13 +235,33 @@ def map_processes(fn, tasks: list, jobs: int):
     timing) that no API call resets, so each fixed chunk of TASKS_PER_PROCESS tasks runs in a
     fresh spawned process: the output is the same for any `jobs` and any earlier use of the
     library in this process. `fn` must be a module-level function. Workers stop once this
-    process is gone (a killed build stops writing; see `tdnn.workers`).
+    process is gone (a killed build stops writing; see `tdnn.workers`). A worker that dies
+    (libespeak-ng has crashed with a segmentation fault) costs a fresh pool, which starts again
+    from the first chunk not yet yielded; after MAX_CRASHES such deaths the build stops with a
+    UserError instead of waiting forever, as multiprocessing.Pool would.
     """
     chunks = [tasks[i:i + TASKS_PER_PROCESS] for i in range(0, len(tasks), TASKS_PER_PROCESS)]
-    if not chunks:
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, min(jobs, len(chunks))), maxtasksperchild=1,
-                      initializer=remember_parent, initargs=(os.getpid(),)) as pool:
-        for results in pool.imap(_run_chunk, [(fn, chunk) for chunk in chunks]):
-            yield from results
+    done, crashes = 0, 0
+    while done < len(chunks):
+        try:
+            for results in _chunks_in_pool(fn, chunks[done:], jobs):
+                yield from results
+                done += 1
+        except BrokenProcessPool:
+            crashes += 1
+            if crashes > MAX_CRASHES:
+                raise UserError(f"a worker process died {crashes} times (libespeak-ng crashed); "
+                                "what was written is kept: run the same command again to resume"
+                                ) from None
+
+
+def _chunks_in_pool(fn, chunks: list[list], jobs: int):
+    """fn over each chunk's tasks, chunk by chunk in order, each chunk in a fresh spawned
+    process; a consumer that stops early cancels the chunks not yet started."""
+    pool = ProcessPoolExecutor(max(1, min(jobs, len(chunks))), multiprocessing.get_context("spawn"),
+                               initializer=remember_parent, initargs=(os.getpid(),),
+                               max_tasks_per_child=1)
+    try:
+        yield from pool.map(_run_chunk, [(fn, chunk) for chunk in chunks])
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
