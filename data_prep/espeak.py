@@ -215,7 +215,6 @@ def synthesize(text: str, voice: str = "en-us", **params) -> Synthesis:
 
 
 TASKS_PER_PROCESS = 4
-MAX_CRASHES = 3  # worker deaths a build survives (each restarts the pool)
 
 
 def _run_chunk(fn_chunk: tuple) -> list:
@@ -228,31 +227,50 @@ def _run_chunk(fn_chunk: tuple) -> list:
     return results
 
 
-def map_processes(fn, tasks: list, jobs: int):
+def map_processes(fn, tasks: list, jobs: int, crashed=None):
     """Yield fn(task) for each task, in order, from `jobs` worker processes.
 
     libespeak-ng's wave generator keeps state from one utterance to the next (a few samples of
     timing) that no API call resets, so each fixed chunk of TASKS_PER_PROCESS tasks runs in a
     fresh spawned process: the output is the same for any `jobs` and any earlier use of the
     library in this process. `fn` must be a module-level function. Workers stop once this
-    process is gone (a killed build stops writing; see `tdnn.workers`). A worker that dies
-    (libespeak-ng has crashed with a segmentation fault) costs a fresh pool, which starts again
-    from the first chunk not yet yielded; after MAX_CRASHES such deaths the build stops with a
-    UserError instead of waiting forever, as multiprocessing.Pool would.
+    process is gone (a killed build stops writing; see `tdnn.workers`).
+
+    A worker that dies (libespeak-ng segfaults on some texts and voices) breaks the pool, which
+    multiprocessing.Pool would wait on forever: here the first chunk not yet yielded is run
+    again alone, and if it dies again each of its tasks alone; a task that kills its worker by
+    itself yields `crashed(task)` (the caller's failure record), or stops the build with a
+    UserError when `crashed` is None. The other tasks go on in a fresh pool. (Tasks run alone
+    start from a fresh engine, so they may differ by a few samples from a run without a crash.)
     """
     chunks = [tasks[i:i + TASKS_PER_PROCESS] for i in range(0, len(tasks), TASKS_PER_PROCESS)]
-    done, crashes = 0, 0
+    done = 0
     while done < len(chunks):
         try:
             for results in _chunks_in_pool(fn, chunks[done:], jobs):
                 yield from results
                 done += 1
         except BrokenProcessPool:
-            crashes += 1
-            if crashes > MAX_CRASHES:
-                raise UserError(f"a worker process died {crashes} times (libespeak-ng crashed); "
-                                "what was written is kept: run the same command again to resume"
-                                ) from None
+            yield from _alone(fn, chunks[done], crashed)
+            done += 1
+
+
+def _alone(fn, chunk: list, crashed):
+    """fn over one chunk in a pool of its own; when a worker dies there, task by task."""
+    try:
+        yield from list(_chunks_in_pool(fn, [chunk], 1))[0]
+        return
+    except BrokenProcessPool:
+        pass
+    for task in chunk:
+        try:
+            yield from list(_chunks_in_pool(fn, [[task]], 1))[0]
+        except BrokenProcessPool:
+            if crashed is None:
+                raise UserError("a worker process died: libespeak-ng crashed on one item (it "
+                                "does again for the same text and voice); what was written is "
+                                "kept; try another --seed") from None
+            yield crashed(task)
 
 
 def _chunks_in_pool(fn, chunks: list[list], jobs: int):

@@ -20,6 +20,13 @@ def square_or_die_once(task: tuple) -> int:
     return x * x
 
 
+def die_on_seven(x: int) -> int:
+    """x * x, but the worker is killed on 7, every time."""
+    if x == 7:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x * x
+
+
 def always_die(_) -> None:
     """Kill the worker that runs it."""
     os.kill(os.getpid(), signal.SIGKILL)
@@ -43,6 +50,12 @@ def test_results_in_order_when_a_worker_dies_once(tmp_path):
     assert (tmp_path / "died").exists()  # the worker did die once
 
 
-def test_a_worker_that_always_dies_stops_with_a_user_error():
-    with pytest.raises(UserError, match=f"died {espeak.MAX_CRASHES + 1} times"):
+def test_a_task_that_always_kills_its_worker_yields_the_callers_failure():
+    # 7 sits in the chunk 4-7: that chunk is run again alone, then task by task; only 7 fails
+    got = list(espeak.map_processes(die_on_seven, list(range(12)), 2, crashed=lambda x: -x))
+    assert got == [x * x if x != 7 else -7 for x in range(12)]
+
+
+def test_without_a_failure_record_a_dying_task_is_a_user_error():
+    with pytest.raises(UserError, match="worker process died"):
         list(espeak.map_processes(always_die, [1, 2], 1))
