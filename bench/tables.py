@@ -128,8 +128,8 @@ def _det_miss(det: dict, fa_per_hour: float) -> str:
     return f"{100 * min(ok):.1f}%" if ok else "—"
 
 
-# Detection-loss runs (2026-12-03), one per file, named by what they add to `clips` (8 epochs
-# at lr 1e-3, or 16 / 32 ep. at 3e-3); the rerun of `clips` is named apart.
+# Detection-loss runs (2026-12-03), named by what they add to `clips` (8 epochs at lr 1e-3, or
+# 16 / 32 ep. at 3e-3); the rerun of `clips` is named apart; a file of several runs maps each.
 DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss_maxpool_dev": "clips + streams, maxpool",
                 "stream_detloss_window_ce_dev": "clips + streams, window_ce",
@@ -146,7 +146,15 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss16w12800_maxpool_dev":
                     "clips + streams, maxpool, 16 ep., 0.8 s window",
                 "stream_detloss16w9600_maxpool_dev":
-                    "clips + streams, maxpool, 16 ep., 0.6 s window"}
+                    "clips + streams, maxpool, 16 ep., 0.6 s window",
+                "stream_detloss16wide_window_ce_dev": {
+                    "clips_wide": "clips, 2x wide (313k)",
+                    "ft16wide_window_ce": "clips + streams, window_ce, 16 ep., 2x wide (313k)"},
+                "stream_detloss16embc_window_ce_dev": {
+                    "embc_clips": "embed_clips, causal",
+                    "ft16embc_window_ce": "embed_clips, causal + streams, window_ce, 16 ep."},
+                "stream_detloss16x2_window_ce_dev":
+                    "clips + twice the streams, window_ce, 16 ep."}
 
 
 def stream_misses() -> str:
@@ -158,7 +166,8 @@ def stream_misses() -> str:
         d = _load(name)
         budgets = [f"{b:g}" for b in d["budgets_fa_per_hour"]]
         for run, splits in d["runs"].items():
-            run = DETLOSS_RUNS.get(name, run)
+            names = DETLOSS_RUNS.get(name, run)
+            run = names[run] if isinstance(names, dict) else names
             for split, m in splits.items():
                 points = m["given_thresholds"] if split == "test" else m["operating_points"]
                 where = ("**test** (dev thresholds, scored once)" if split == "test"
