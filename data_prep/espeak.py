@@ -275,11 +275,17 @@ def _alone(fn, chunk: list, crashed):
 
 def _chunks_in_pool(fn, chunks: list[list], jobs: int):
     """fn over each chunk's tasks, chunk by chunk in order, each chunk in a fresh spawned
-    process; a consumer that stops early cancels the chunks not yet started."""
+    process; an error or a consumer that stops early ends the workers at once."""
     pool = ProcessPoolExecutor(max(1, min(jobs, len(chunks))), multiprocessing.get_context("spawn"),
                                initializer=remember_parent, initargs=(os.getpid(),),
                                max_tasks_per_child=1)
+    finished = False
     try:
         yield from pool.map(_run_chunk, [(fn, chunk) for chunk in chunks])
+        finished = True
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if not finished:  # an error, a dead worker or an early stop: stop the workers now (the
+            # executor has no public terminate; left running, they hang interpreter exit)
+            for process in list((pool._processes or {}).values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)

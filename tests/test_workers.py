@@ -1,8 +1,12 @@
 """`data_prep.espeak.map_processes`: results in task order, and a worker that dies abruptly
 (as one does when libespeak-ng crashes) costs a fresh pool, or a clear error -- never a hang."""
 
+import errno
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +29,14 @@ def die_on_seven(x: int) -> int:
     if x == 7:
         os.kill(os.getpid(), signal.SIGKILL)
     return x * x
+
+
+def full_disk_on_zero(x: int) -> int:
+    """A fatal error on 0 at once; every other task takes five minutes."""
+    if x == 0:
+        raise OSError(errno.ENOSPC, "disk full")
+    time.sleep(300)
+    return x
 
 
 def always_die(_) -> None:
@@ -59,3 +71,18 @@ def test_a_task_that_always_kills_its_worker_yields_the_callers_failure():
 def test_without_a_failure_record_a_dying_task_is_a_user_error():
     with pytest.raises(UserError, match="worker process died"):
         list(espeak.map_processes(always_die, [1, 2], 1))
+
+
+def test_an_error_in_a_worker_ends_the_other_workers_and_the_program():
+    # the error reaches the caller at once; the worker still busy with its five-minute task must
+    # be ended too, or the interpreter waits for it at exit (ProcessPoolExecutor joins them)
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import test_workers\n"
+              "from data_prep import espeak\n"
+              "try:\n"
+              "    list(espeak.map_processes(test_workers.full_disk_on_zero, list(range(8)), 2))\n"
+              "except OSError as e:\n"
+              "    print('stopped:', e.strerror)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0 and done.stdout.strip() == "stopped: disk full", done.stderr
