@@ -154,7 +154,9 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                     "embc_clips": "embed_clips, causal",
                     "ft16embc_window_ce": "embed_clips, causal + streams, window_ce, 16 ep."},
                 "stream_detloss16x2_window_ce_dev":
-                    "clips + twice the streams, window_ce, 16 ep."}
+                    "clips + twice the streams, window_ce, 16 ep.",
+                "stream_detloss16x2s1_window_ce_dev":
+                    "clips + twice the streams, window_ce, 16 ep., seed 1"}
 
 
 def stream_misses() -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,9 +215,9 @@ def synthesize(text: str, voice: str = "en-us", **params) -> Synthesis:
 TASKS_PER_PROCESS = 4
 
 
-def _run_chunk(fn_chunk: tuple) -> list:
+def _run_chunk(args: tuple) -> list:
     """Run one chunk of tasks in a worker, stopping if the parent has died."""
-    fn, chunk = fn_chunk
+    fn, chunk = args
     results = []
     for task in chunk:
         stop_if_orphaned()
@@ -227,7 +225,7 @@ def _run_chunk(fn_chunk: tuple) -> list:
     return results
 
 
-def map_processes(fn, tasks: list, jobs: int, crashed=None):
+def map_processes(fn, tasks: list, jobs: int):
     """Yield fn(task) for each task, in order, from `jobs` worker processes.
 
     libespeak-ng's wave generator keeps state from one utterance to the next (a few samples of
@@ -235,57 +233,12 @@ def map_processes(fn, tasks: list, jobs: int, crashed=None):
     fresh spawned process: the output is the same for any `jobs` and any earlier use of the
     library in this process. `fn` must be a module-level function. Workers stop once this
     process is gone (a killed build stops writing; see `tdnn.workers`).
-
-    A worker that dies (libespeak-ng segfaults on some texts and voices) breaks the pool, which
-    multiprocessing.Pool would wait on forever: here the first chunk not yet yielded is run
-    again alone, and if it dies again each of its tasks alone; a task that kills its worker by
-    itself yields `crashed(task)` (the caller's failure record), or stops the build with a
-    UserError when `crashed` is None. The other tasks go on in a fresh pool. (Tasks run alone
-    start from a fresh engine, so they may differ by a few samples from a run without a crash.)
     """
     chunks = [tasks[i:i + TASKS_PER_PROCESS] for i in range(0, len(tasks), TASKS_PER_PROCESS)]
-    done = 0
-    while done < len(chunks):
-        try:
-            for results in _chunks_in_pool(fn, chunks[done:], jobs):
-                yield from results
-                done += 1
-        except BrokenProcessPool:
-            yield from _alone(fn, chunks[done], crashed)
-            done += 1
-
-
-def _alone(fn, chunk: list, crashed):
-    """fn over one chunk in a pool of its own; when a worker dies there, task by task."""
-    try:
-        yield from list(_chunks_in_pool(fn, [chunk], 1))[0]
+    if not chunks:
         return
-    except BrokenProcessPool:
-        pass
-    for task in chunk:
-        try:
-            yield from list(_chunks_in_pool(fn, [[task]], 1))[0]
-        except BrokenProcessPool:
-            if crashed is None:
-                raise UserError("a worker process died: libespeak-ng crashed on one item (it "
-                                "does again for the same text and voice); what was written is "
-                                "kept; try another --seed") from None
-            yield crashed(task)
-
-
-def _chunks_in_pool(fn, chunks: list[list], jobs: int):
-    """fn over each chunk's tasks, chunk by chunk in order, each chunk in a fresh spawned
-    process; an error or a consumer that stops early ends the workers at once."""
-    pool = ProcessPoolExecutor(max(1, min(jobs, len(chunks))), multiprocessing.get_context("spawn"),
-                               initializer=remember_parent, initargs=(os.getpid(),),
-                               max_tasks_per_child=1)
-    finished = False
-    try:
-        yield from pool.map(_run_chunk, [(fn, chunk) for chunk in chunks])
-        finished = True
-    finally:
-        if not finished:  # an error, a dead worker or an early stop: stop the workers now (the
-            # executor has no public terminate; left running, they hang interpreter exit)
-            for process in list((pool._processes or {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(max(1, min(jobs, len(chunks))), maxtasksperchild=1,
+                      initializer=remember_parent, initargs=(os.getpid(),)) as pool:
+        for results in pool.imap(_run_chunk, [(fn, chunk) for chunk in chunks]):
+            yield from results
