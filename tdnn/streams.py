@@ -154,12 +154,18 @@ def match(detections: list[Detection], events: list[Event], tolerance: float = 1
     return sum(hit), false_alarms
 
 
-def score(detections: dict[str, list[Detection]], events: list[Event], seconds: float,
-          tolerance: float = 1.0) -> Score:
-    """Hits, misses and false alarms over streams (`detections` keyed by stream file name)."""
+def events_by_file(events: list[Event]) -> dict[str, list[Event]]:
+    """The reference events of each stream file, in their order."""
     by_file: dict[str, list[Event]] = {}
     for e in events:
         by_file.setdefault(e.file, []).append(e)
+    return by_file
+
+
+def score(detections: dict[str, list[Detection]], events: list[Event], seconds: float,
+          tolerance: float = 1.0) -> Score:
+    """Hits, misses and false alarms over streams (`detections` keyed by stream file name)."""
+    by_file = events_by_file(events)
     hits = fas = 0
     for name in set(by_file) | set(detections):
         h, f = match(detections.get(name, []), by_file.get(name, []), tolerance)
@@ -248,10 +254,9 @@ def stream_bootstrap(misses: list[int], counts: list[int], confidence: float = 0
 def misses_by_stream(detections: dict[str, list[Detection]], events: list[Event],
                      tolerance: float = 1.0) -> tuple[list[int], list[int]]:
     """(misses, keywords) of each stream that holds keywords, in file-name order."""
-    names = sorted({e.file for e in events})
+    by_file = events_by_file(events)
     misses, counts = [], []
-    for name in names:
-        own = [e for e in events if e.file == name]
+    for name, own in sorted(by_file.items()):
         hits, _ = match(detections.get(name, []), own, tolerance)
         misses.append(len(own) - hits)
         counts.append(len(own))
