@@ -106,6 +106,13 @@ def collect(results, total: int, desc: str, unit: str = "clip", progress: bool =
     return rows, failures
 
 
+def speaker_died(task) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The (rows, failures) of a speaker task whose worker process died (`map_processes`'s
+    `crashed`): no rows, one failure naming the speaker; the other speakers are built."""
+    return [], [(f"speaker {task.speaker.id}", "its worker process died (libespeak-ng "
+                 "crashed); its clips are left out, the other speakers are built")]
+
+
 def write_csv(path: Path, fields: list[str] | None, rows: list[dict]) -> None:
     """Write a CSV file atomically: a header of `fields` (None: the first row's keys) and the
     rows; an empty file when there are neither fields nor rows."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import multiprocessing.connection
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,17 +216,24 @@ def synthesize(text: str, voice: str = "en-us", **params) -> Synthesis:
 TASKS_PER_PROCESS = 4
 
 
-def _run_chunk(args: tuple) -> list:
-    """Run one chunk of tasks in a worker, stopping if the parent has died."""
-    fn, chunk = args
-    results = []
+def _serve_chunk(fn, chunk: list, conn, parent_pid: int) -> None:
+    """Worker: send ("ok", fn(task)) for each task in order, or ("error", exception) and stop;
+    stop at once when the parent has died."""
+    remember_parent(parent_pid)
     for task in chunk:
         stop_if_orphaned()
-        results.append(fn(task))
-    return results
+        try:
+            conn.send(("ok", fn(task)))
+        except Exception as e:  # noqa: BLE001 - raised again in the parent
+            try:
+                conn.send(("error", e))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+            return
+    conn.close()
 
 
-def map_processes(fn, tasks: list, jobs: int):
+def map_processes(fn, tasks: list, jobs: int, crashed=None):
     """Yield fn(task) for each task, in order, from `jobs` worker processes.
 
     libespeak-ng's wave generator keeps state from one utterance to the next (a few samples of
@@ -233,12 +241,64 @@ def map_processes(fn, tasks: list, jobs: int):
     fresh spawned process: the output is the same for any `jobs` and any earlier use of the
     library in this process. `fn` must be a module-level function. Workers stop once this
     process is gone (a killed build stops writing; see `tdnn.workers`).
+
+    libespeak-ng segfaults on a few texts and voices, every time. A task whose worker is killed
+    by a signal yields `crashed(task)` (the caller's failure record) and the rest of its chunk
+    goes on in a fresh process; with `crashed` None the build stops with a UserError. An
+    exception in `fn` is raised here; an error or an early stop ends the workers at once.
+    (Plain processes, not multiprocessing.Pool, which waits forever for a dead worker's task.)
     """
     chunks = [tasks[i:i + TASKS_PER_PROCESS] for i in range(0, len(tasks), TASKS_PER_PROCESS)]
-    if not chunks:
-        return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, min(jobs, len(chunks))), maxtasksperchild=1,
-                      initializer=remember_parent, initargs=(os.getpid(),)) as pool:
-        for results in pool.imap(_run_chunk, [(fn, chunk) for chunk in chunks]):
-            yield from results
+    results: dict[int, list] = {i: [] for i in range(len(chunks))}
+    waiting = list(range(len(chunks)))[::-1]  # chunk indices, the next one last
+    running: dict = {}  # a worker's receiving pipe end -> (its process, its chunk index)
+    ready = 0
+    try:
+        while ready < len(chunks):
+            while waiting and len(running) < max(1, jobs):
+                i = waiting.pop()
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_serve_chunk, daemon=True, args=(
+                    fn, chunks[i][len(results[i]):], send, os.getpid()))
+                process.start()
+                send.close()
+                running[receive] = (process, i)
+            for receive in multiprocessing.connection.wait(list(running)):
+                i = running[receive][1]
+                try:
+                    kind, value = receive.recv()
+                except EOFError:  # the worker ended before its next result
+                    code = _end(running, receive)
+                    if code >= 0:  # not killed by a signal: it could not start (or run) at all
+                        raise RuntimeError(f"a worker process ended with exit code {code} "
+                                           "before its tasks were done") from None
+                    if crashed is None:
+                        raise UserError(
+                            f"a worker process died (signal {-code}): libespeak-ng crashed on "
+                            "one item (it does again for the same text and voice); what was "
+                            "written is kept; try another --seed") from None
+                    results[i].append(crashed(chunks[i][len(results[i])]))
+                    if len(results[i]) < len(chunks[i]):
+                        waiting.append(i)  # the rest of the chunk next, in a fresh process
+                    continue
+                if kind == "error":
+                    raise value
+                results[i].append(value)
+                if len(results[i]) == len(chunks[i]):
+                    _end(running, receive)
+            while ready < len(chunks) and len(results[ready]) == len(chunks[ready]):
+                yield from results.pop(ready)
+                ready += 1
+    finally:
+        for receive in list(running):
+            running[receive][0].terminate()
+            _end(running, receive)
+
+
+def _end(running: dict, receive) -> int:
+    """Close a worker's pipe, wait for its process to end; its exit code."""
+    process, _ = running.pop(receive)
+    receive.close()
+    process.join()
+    return process.exitcode

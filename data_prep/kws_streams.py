@@ -191,6 +191,11 @@ def render_or_fail(job: StreamJob) -> str | None:
         return f"{type(e).__name__}: {e}"
 
 
+def worker_died(job: StreamJob) -> str:
+    """The failure of a stream whose worker process died rendering it."""
+    return "its worker process died (libespeak-ng crashed); the other streams are built"
+
+
 def sidecar(name: str) -> str:
     """The sidecar JSON of a stream WAV."""
     return name[:-len(".wav")] + ".json"
@@ -228,7 +233,8 @@ def build(out: Path, jobs_list: list[StreamJob], jobs: int = 1, progress: bool =
     todo = [j for j in jobs_list if not done(j)]
     bar = tqdm(total=len(todo), desc="streams", unit="stream", disable=not progress)
     failures = []
-    for job, error in zip(todo, espeak.map_processes(render_or_fail, todo, jobs)):
+    rendered = espeak.map_processes(render_or_fail, todo, jobs, crashed=worker_died)
+    for job, error in zip(todo, rendered):
         if error:
             failures.append((job.name, error))
         bar.update()

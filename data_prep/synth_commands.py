@@ -216,7 +216,8 @@ def build(out: Path, speakers: list[Speaker], words: list[str], seed: int = 0, r
     for word in words:
         (out / word).mkdir(exist_ok=True)
     tasks = [_Job(str(out), sp, i, tuple(words), repeats, seed) for i, sp in enumerate(speakers)]
-    rows, failures = corpus.collect(espeak.map_processes(_speaker_clips, tasks, jobs),
+    rows, failures = corpus.collect(espeak.map_processes(_speaker_clips, tasks, jobs,
+                                                         crashed=corpus.speaker_died),
                                     len(tasks) * len(words) * repeats, "synth-commands",
                                     progress=progress)
     if noise_seconds > 0:

@@ -271,7 +271,8 @@ def build_timit(out: Path, n_speakers: int, sentences: int, seed: int, accents: 
     corpus.begin(out, [f"{t.split}/{t.region}/{t.code}/SX{k + 1}.{ext}" for t in tasks
                        for k in range(sentences) for ext in ("WAV", "PHN", "WRD", "TXT")]
                  + ["manifest.csv"])
-    rows, failures = corpus.collect(espeak.map_processes(_timit_speaker, tasks, jobs),
+    rows, failures = corpus.collect(espeak.map_processes(_timit_speaker, tasks, jobs,
+                                                         crashed=corpus.speaker_died),
                                     len(tasks) * sentences, "synth-phones", "utt", progress)
     corpus.write_csv(out / "manifest.csv", None, rows)
     corpus.finish(out)
@@ -358,7 +359,8 @@ def build_bdg(out: Path, n_speakers: int, seed: int, accents: list[str], variant
                        for n in range(repeats)]
                  + ["validation_list.txt", "testing_list.txt", "manifest.csv"])
     per = len(BDG_CONSONANTS) * len(BDG_VOWELS) * repeats
-    rows, failures = corpus.collect(espeak.map_processes(_bdg_speaker, tasks, jobs),
+    rows, failures = corpus.collect(espeak.map_processes(_bdg_speaker, tasks, jobs,
+                                                         crashed=corpus.speaker_died),
                                     len(tasks) * per, "synth-bdg", progress=progress)
     splits = write_split_lists(out, [r["file"] for r in rows])
     for r in rows:

@@ -137,7 +137,8 @@ def _run(tasks: list[_Job], jobs: int):
     carries state from one utterance to the next, see espeak.map_processes), the others in
     `jobs` lasting workers that load their engine once, as each speaker finishes."""
     yield from espeak.map_processes(_speaker_clips,
-                                    [t for t in tasks if t.speaker.engine == "espeak"], jobs)
+                                    [t for t in tasks if t.speaker.engine == "espeak"], jobs,
+                                    crashed=corpus.speaker_died)
     rest = [t for t in tasks if t.speaker.engine != "espeak"]
     if rest:
         with multiprocessing.get_context("spawn").Pool(min(jobs, len(rest))) as pool:
