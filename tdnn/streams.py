@@ -7,7 +7,8 @@ detection `(time, label, score)` is a hit when it has the event's label and fall
 at most `tolerance` after its end); each event is hit at most once, and every detection that hits
 no event is a false alarm (a repeat on an already-hit event included).
 
-Operating points: per-keyword thresholds chosen for a false-alarm budget (`choose_thresholds`),
+Operating points: per-keyword thresholds chosen for a false-alarm budget (an equal share per
+keyword, `choose_thresholds`, or the budget pooled over keywords, `pooled_thresholds`),
 with confidence intervals for the miss rate (exact Clopper-Pearson over keywords, and a bootstrap
 over streams, whose keywords share voices, noise and room) and the false-alarm rate (exact
 Poisson), and the hours of negative audio (outside every keyword's window) behind the rate.
@@ -393,6 +394,35 @@ def choose_thresholds(cands: Candidates, events: list[Event], negative_s: float,
                 break
             chosen[lab] = float(th)
     return chosen
+
+
+def pooled_thresholds(cands: Candidates, events: list[Event], negative_s: float,
+                      fa_per_hour: float, refractory: float = 1.0, tolerance: float = 1.0,
+                      grid: np.ndarray = THRESHOLDS) -> dict[str, float]:
+    """Per-keyword thresholds for a budget of `fa_per_hour` false alarms per hour of negative
+    audio, the budget pooled over keywords: the thresholds that hit the most keywords with all
+    their false alarms together within it (exact, by dynamic programming over the keywords;
+    ties go to the higher threshold). An equal share per keyword (`choose_thresholds`) rounds
+    each share down: at 1 FA/h on 6 h and ten keywords, no keyword may make a single one."""
+    labels = sorted({lab for by_kw in cands.values() for lab in by_kw})
+    budget = int(np.floor(fa_per_hour * negative_s / 3600.0 + 1e-9))
+    best = [(0, {})] * (budget + 1)  # FAs allowed so far -> (hits, thresholds) of the best
+    for lab in labels:
+        ev = [e for e in events if e.label == lab]
+        options = [(0, 0, 1.0)]  # (false alarms, hits, threshold), thresholds falling
+        for th in sorted(grid, reverse=True):
+            hits, fas = _counts(detections_at(cands, {lab: float(th)}, refractory), ev, tolerance)
+            if fas > budget:
+                break
+            options.append((fas, hits, float(th)))
+        new = []
+        for b in range(budget + 1):
+            pick = max(((best[b - f][0] + h, -k) for k, (f, h, _) in enumerate(options)
+                        if f <= b))
+            f, _, th = options[-pick[1]]
+            new.append((pick[0], {**best[b - f][1], lab: th}))
+        best = new
+    return best[budget][1]
 
 
 def _counts(detections: dict[str, list[Detection]], events: list[Event], tolerance: float

@@ -2,6 +2,7 @@
 detector against `Detector`, threshold choice for a false-alarm budget on hand-made scores,
 negative hours, thresholds files, and the `tdnn stream --eval` / `--thresholds` round trip."""
 
+import itertools
 import json
 
 import numpy as np
@@ -78,6 +79,46 @@ def test_choose_thresholds_hand_made_scores():
     assert point["miss_ci_streams"] == [0.5, 0.5]  # one stream: every resample is that stream
     assert point["fa_per_hour_ci"] == pytest.approx(list(streams.poisson_rate(1, 1.0)))
     assert point["per_keyword"]["yes"] == {"hits": 1, "keywords": 2, "false_alarms": 1}
+
+
+def test_pooled_thresholds_hand_made_scores():
+    cands, events = hand_candidates()
+    grid = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
+    # 2 FA/h over 1 h, pooled: both false alarms may go to 'yes', whose 0.6 hits both words
+    # (the equal share, one each, hits one); 'no' has no word to hit, so it stays off
+    assert streams.pooled_thresholds(cands, events, 3600.0, 2.0, 1.0, 1.0, grid) == {
+        "yes": 0.6, "no": 1.0}
+    # one false alarm: 0.9 and 0.8 both hit one word with one false alarm; the higher is kept
+    assert streams.pooled_thresholds(cands, events, 3600.0, 1.0, 1.0, 1.0, grid) == {
+        "yes": 0.9, "no": 1.0}
+    # none: no grid value above 0.95 hits a word, so both stay off
+    assert streams.pooled_thresholds(cands, events, 3600.0, 0.5, 1.0, 1.0, grid) == {
+        "yes": 1.0, "no": 1.0}
+
+
+def test_pooled_thresholds_equal_exhaustive_search():
+    # three keywords on random tracks: the dynamic programme finds the best of every
+    # combination of grid thresholds (a slow reference: all 5^3 of them)
+    times = np.arange(600) * 0.03
+    labels = ["_silence_", "_unknown_", "yes", "no", "up"]
+    probs = np.random.default_rng(3).dirichlet(np.full(5, 0.3), size=600)
+    cands = {"s": streams.keyword_candidates(times, probs, labels, [2, 3, 4])}
+    rng = np.random.default_rng(4)
+    events = [Event("s", str(rng.choice(labels[2:])), t, t + 0.3)
+              for t in np.sort(rng.choice(np.arange(0, 17, 0.5), 12, replace=False))]
+    grid = np.array([0.5, 0.7, 0.8, 0.9, 0.97])
+    seconds = 3600.0
+    for budget in (0.0, 3.0, 8.0, 20.0):
+        got = streams.pooled_thresholds(cands, events, seconds, budget, 1.0, 1.0, grid)
+        s = streams.score(streams.detections_at(cands, got, 1.0), events, seconds)
+        assert s.false_alarms <= budget
+        best = 0
+        for combo in itertools.product([*grid, 1.0], repeat=3):
+            t = streams.score(streams.detections_at(cands, dict(zip(labels[2:], combo)), 1.0),
+                              events, seconds)
+            if t.false_alarms <= budget:
+                best = max(best, t.hits)
+        assert s.hits == best
 
 
 def test_thresholds_file_round_trip_and_errors(tmp_path):
