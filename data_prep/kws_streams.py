@@ -24,7 +24,7 @@ from tdnn.atomic import atomic_write_text
 from tdnn.data.words import WORDS_10
 from tdnn.streams import REFERENCE, Event, write_reference
 
-from . import corpus, espeak
+from . import corpus, espeak, flite_voices
 from .stream_voices import speakers_for
 from .words import SENTENCE_WORDS
 
@@ -99,6 +99,8 @@ def speak(text: str, word: str | None, speaker, rng: np.random.Generator
           ) -> tuple[np.ndarray, tuple[int, int] | None]:
     """The utterance at 16 kHz and the sample span of `word` in it (None without a word)."""
     import soxr
+    if isinstance(speaker, flite_voices.FliteSpeaker):
+        return flite_voices.speak(text, word, speaker)
     rate = int(np.clip(speaker.rate * rng.uniform(0.9, 1.1), espeak.RATE_MIN, 260))
     syn = espeak.synthesize(text, speaker.voice, rate=rate, pitch=speaker.pitch,
                             pitch_range=speaker.pitch_range, seed=int(rng.integers(2**31)))
@@ -120,8 +122,11 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
     while True:
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
         text, word = utterance_text(kind, rng)
-        wave, span = speak(text, word if kind == "keyword" else None,
-                           speakers[rng.integers(len(speakers))], rng)
+        try:
+            wave, span = speak(text, word if kind == "keyword" else None,
+                               speakers[rng.integers(len(speakers))], rng)
+        except ValueError:  # the keyword's own phones not found (Flite): another utterance
+            continue
         if t + len(wave) > n:
             return track, events
         peak = np.max(np.abs(wave)) or 1.0

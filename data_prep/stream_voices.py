@@ -32,8 +32,11 @@ def voice_set(name: str) -> tuple[list[str], list[str]]:
     raise UserError(f"--voices {name}: use one of {', '.join(SETS)}")
 
 
-def speakers_for(name: str, seed: int) -> list[Speaker]:
-    """SPEAKERS speakers of a voice set (prosody drawn with `seed`)."""
+def speakers_for(name: str, seed: int) -> list:
+    """SPEAKERS speakers of a voice set (prosody drawn with `seed`); 'flite': Flite speakers."""
+    if name == "flite":
+        from . import flite_voices
+        return flite_voices.speakers(SPEAKERS, seed)
     accents, variants = voice_set(name)
     return make_speakers(SPEAKERS, seed, accents, variants)
 

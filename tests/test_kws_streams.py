@@ -5,11 +5,12 @@ import csv
 import importlib.metadata
 import json
 import multiprocessing
+import shutil
 
 import numpy as np
 import pytest
 
-from data_prep import espeak, kws_streams
+from data_prep import espeak, flite_voices, kws_streams
 from data_prep.stream_voices import voice_set
 from tdnn import audio
 from tdnn.cli import main
@@ -103,3 +104,33 @@ def test_a_stream_that_crashes_libespeak_is_a_failure_and_the_others_are_built(t
     assert not (out / ".tdnn-complete").exists()  # incomplete: a rerun tries stream 36 again
     again = kws_streams.build(out, jobs, 1, progress=False)
     assert again["rendered"] == 1 and again["failures"] == summary["failures"]
+
+
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed")
+
+
+@needs_flite
+def test_flite_keyword_span_from_its_segment_times():
+    # `flite -voice slt -psdur -t "turn left now"` (these settings) prints
+    # pau:0.198 t:0.269 er:0.358 n:0.484 l:0.598 eh:0.662 f:0.754 t:0.829 n:0.911 aw:1.196 ...
+    # so 'left' (l eh f t) runs from 0.484 s to 0.829 s
+    wave, span = flite_voices.speak("turn left now", "left", flite_voices.FliteSpeaker(
+        "slt", 1.0, 1.0))
+    assert span == (round(0.484 * 16000), round(0.829 * 16000))
+    # kal says 'up' with another vowel than the other voices (pau:0.200 aa:0.267 p:0.363 ...)
+    _, span = flite_voices.speak("up please", "up", flite_voices.FliteSpeaker("kal", 1.0, 1.0))
+    assert span == (round(0.200 * 16000), round(0.363 * 16000))
+
+
+@needs_flite
+def test_flite_streams_hold_keywords_where_the_reference_says(tmp_path):
+    out = tmp_path / "flite"
+    assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "flite",
+                 "--keyword-streams", "1", "--keyword-seconds", "40", "--negative-hours", "0",
+                 "--jobs", "1", "--quiet", "--snr", "40", "40", "--reverb-prob", "0"]) == 0
+    events = read_reference(out / "reference.csv")
+    wave = audio.load(out / "stream_000.wav")
+    floor = np.sqrt(np.mean(wave[:1600] ** 2))  # before the first utterance: noise only
+    assert len(events) >= 3 and {e.label for e in events} <= set(WORDS_10)
+    for e in events:
+        assert np.sqrt(np.mean(wave[int(e.start * 16000):int(e.end * 16000)] ** 2)) > 10 * floor

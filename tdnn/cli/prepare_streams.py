@@ -9,7 +9,8 @@ gone, cup, town, yet) and keyword-free sentences; negative streams hold only the
 eSpeak NG voices per set (data_prep/stream_voices.py): dev and test each own an accent and ten
 variants that train never uses; build training corpora with `--exclude-accents
 en-029,en-gb-scotland --exclude-variants <the twenty dev and test variants>` (see `--help`
-of --voices). Flite/Festival streams are not built: they give no word timings.
+of --voices). `--voices flite` speaks with Flite's five voices, an engine no training corpus
+uses: test streams only (data_prep/flite_voices.py; Festival is not built).
 An interrupted build resumes where it stopped when run again with the same options.
 """
 
@@ -34,10 +35,11 @@ def register(sub) -> None:
                        help="long keyword and negative streams with a reference list")
     p.add_argument("--out", type=Path, required=True,
                    help="folder to create, or the folder of an interrupted build to resume")
-    p.add_argument("--voices", choices=("train", "dev", "test"), default="dev",
+    p.add_argument("--voices", choices=("train", "dev", "test", "flite"), default="dev",
                    help="eSpeak voice set (data_prep/stream_voices.py): dev = accent en-029 "
                         "and ten variants, test = en-gb-scotland and ten others, train = every "
-                        "other accent and variant")
+                        "other accent and variant; or flite: Flite's voices (test only, needs "
+                        "the Debian package flite)")
     p.add_argument("--keyword-streams", type=int, default=12, help="streams holding keywords")
     p.add_argument("--keyword-seconds", type=float, default=300.0,
                    help="length of each keyword stream")
