@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tdnn.errors import UserError
-
 from .heldout_tts import F0_MEAN, FLITE_VOICES
 
 SAMPLE_RATE = 16000
@@ -37,9 +35,6 @@ class FliteSpeaker:
 
 def speakers(count: int, seed: int) -> list[FliteSpeaker]:
     """`count` speakers cycling through the Flite voices, tempo and pitch drawn with `seed`."""
-    import shutil
-    if shutil.which("flite") is None:
-        raise UserError("--voices flite: flite is not installed; apt-get install flite")
     rng = np.random.default_rng([seed, 11])
     return [FliteSpeaker(FLITE_VOICES[i % len(FLITE_VOICES)], float(rng.uniform(*STRETCH)),
                          float(rng.uniform(*PITCH))) for i in range(count)]

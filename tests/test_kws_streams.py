@@ -134,3 +134,11 @@ def test_flite_streams_hold_keywords_where_the_reference_says(tmp_path):
     assert len(events) >= 3 and {e.label for e in events} <= set(WORDS_10)
     for e in events:
         assert np.sqrt(np.mean(wave[int(e.start * 16000):int(e.end * 16000)] ** 2)) > 10 * floor
+
+
+def test_flite_streams_without_flite_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no flite on the PATH
+    out = tmp_path / "flite"
+    assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "flite"]) == 2
+    assert "--voices flite: flite is not installed" in capsys.readouterr().err
+    assert not out.exists()

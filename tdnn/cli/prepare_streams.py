@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -105,6 +106,9 @@ def check(args) -> None:
         raise UserError(f"--reverb-prob {args.reverb_prob}: use a share in [0, 1]")
     if args.snr[0] > args.snr[1]:
         raise UserError(f"--snr {args.snr[0]} {args.snr[1]}: MIN must not exceed MAX")
+    if args.voices == "flite" and shutil.which("flite") is None:
+        raise UserError("--voices flite: flite is not installed; apt-get install flite (or "
+                        "`apt-get download flite` and `dpkg -x` it onto the PATH)")
 
 
 def claim(out: Path, settings: dict) -> None:
