@@ -13,6 +13,7 @@ Writes bench/results/stream.json and bench/results/stream_det.png (see --out, --
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -45,6 +46,12 @@ def row(name: str, split: str, m: dict, points: dict) -> str:
             + " | ".join(cells) + " |")
 
 
+def voices(folder: Path) -> str:
+    """The voice set a streams folder was built with (its manifest's `voices` column)."""
+    with open(folder / "manifest.csv") as f:
+        return ",".join(sorted({r["voices"] for r in csv.DictReader(f)}))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="run folders to compare")
@@ -58,6 +65,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     results = {"command": " ".join(["python bench/stream_eval.py", *sys.argv[1:]]),
                "dev": str(args.dev), "test": str(args.test) if args.test else None,
+               "test_voices": voices(args.test) if args.test else None,
                "budgets_fa_per_hour": list(BUDGETS), "runs": {}}
     curves, marks = {}, {}
     print("| run | streams | negative h | keywords | "
