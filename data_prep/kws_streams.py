@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tdnn.atomic import atomic_write_text
+from tdnn.errors import UserError
 from tdnn.data.words import WORDS_10
 from tdnn.streams import REFERENCE, Event, write_reference
 
@@ -65,6 +66,16 @@ class StreamJob:
     seed: int
     snr_db: tuple[float, float]
     reverb_prob: float
+    keyword_clips: str = ""  # a clip corpus whose keywords replace half of eSpeak's (training)
+
+
+def job_record(job: StreamJob) -> dict:
+    """The job as its sidecar records it (no folder; no `keyword_clips` when unused, so builds
+    from before that option still count as done)."""
+    record = json.loads(json.dumps(asdict(job) | {"out": None}))
+    if not job.keyword_clips:
+        del record["keyword_clips"]
+    return record
 
 
 def sentence(rng: np.random.Generator) -> str:
@@ -112,19 +123,63 @@ def speak(text: str, word: str | None, speaker, rng: np.random.Generator
     return wave, (int(a * scale), min(len(wave), int(np.ceil(b * scale))))
 
 
+def keyword_clips(folder: str) -> dict[str, list[tuple[str, int, int]]]:
+    """Per keyword, (wav path, word start, word end) of the training-split clips of a corpus
+    whose manifest marks each word (`tdnn prepare tts-commands`: Kokoro and Piper voices)."""
+    clips: dict[str, list] = {w: [] for w in WORDS_10}
+    with open(Path(folder) / "manifest.csv") as f:
+        for r in csv.DictReader(f):
+            if r["word"] in clips and r.get("split") == "training":
+                clips[r["word"]].append((str(Path(folder) / r["file"]), int(r["word_start"]),
+                                         int(r["word_end"])))
+    if not all(clips.values()):
+        raise UserError(f"--keyword-clips {folder}: needs training clips of all ten keywords "
+                        "with word_start/word_end in manifest.csv (tdnn prepare tts-commands)")
+    return clips
+
+
+def spliced(text: str, word: str, clip: tuple[str, int, int], speaker,
+            rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int]]:
+    """`text` with eSpeak saying the words around `word` and `word` itself cut from another
+    engine's clip (its marked span and 30 ms either side) at the same loudness; the span."""
+    import soundfile as sf
+    tokens = text.split()
+    i = next(k for k, t in enumerate(tokens) if t.strip(",.") == word)
+    before, after = (" ".join(ts).strip(" ,") for ts in (tokens[:i], tokens[i + 1:]))
+    path, a, b = clip
+    wave, _ = sf.read(path, dtype="float64")
+    pad = int(0.03 * SAMPLE_RATE)
+    word_wave = wave[max(0, a - pad):b + pad]
+    parts = [speak(t, None, speaker, rng)[0] if t else np.zeros(0) for t in (before, after)]
+    said = np.concatenate(parts)
+    loud = float(np.sqrt(np.mean(said[np.abs(said) > 1e-3] ** 2))) if said.any() else 0.1
+    word_wave *= loud / max(float(np.sqrt(np.mean(word_wave ** 2))), 1e-9)
+    gaps = [np.zeros(int(rng.uniform(0.02, 0.12) * SAMPLE_RATE)) if len(p) else np.zeros(0)
+            for p in parts]
+    start = len(parts[0]) + len(gaps[0]) + (a - max(0, a - pad))
+    out = np.concatenate([parts[0], gaps[0], word_wave, gaps[1], parts[1]])
+    return out, (start, start + b - a)
+
+
 def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.random.Generator,
-                 gap: tuple[float, float] = (0.3, 2.0)) -> tuple[np.ndarray, list]:
+                 gap: tuple[float, float] = (0.3, 2.0), clips: dict | None = None
+                 ) -> tuple[np.ndarray, list]:
     """`n` samples of utterances one after another, drawn by `shares` of kind, each by a random
-    speaker at a random level; returns the track and (keyword, start, end) in seconds."""
+    speaker at a random level; returns the track and (keyword, start, end) in seconds. With
+    `clips` (`keyword_clips`), half the keywords are another engine's, spliced in."""
     kinds, p = list(shares), np.array(list(shares.values()))
     track, events = np.zeros(n), []
     t = int(rng.uniform(*gap) * SAMPLE_RATE)
     while True:
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
         text, word = utterance_text(kind, rng)
+        speaker = speakers[rng.integers(len(speakers))]
         try:
-            wave, span = speak(text, word if kind == "keyword" else None,
-                               speakers[rng.integers(len(speakers))], rng)
+            if kind == "keyword" and clips and rng.random() < 0.5:
+                pick = clips[word]
+                wave, span = spliced(text, word, pick[rng.integers(len(pick))], speaker, rng)
+            else:
+                wave, span = speak(text, word if kind == "keyword" else None, speaker, rng)
         except ValueError:  # the keyword's own phones not found (Flite): another utterance
             continue
         if t + len(wave) > n:
@@ -168,7 +223,8 @@ def render(job: StreamJob) -> dict:
     n = int(job.seconds * SAMPLE_RATE)
     shares = ({"keyword": 0.4, "hard": 0.3, "sentence": 0.3} if job.kind == "keyword"
               else {"hard": 0.3, "sentence": 0.7})
-    speech, events = speech_track(n, shares, speakers, rng)
+    clips = keyword_clips(job.keyword_clips) if job.keyword_clips else None
+    speech, events = speech_track(n, shares, speakers, rng, clips=clips)
     rt60 = float(rng.uniform(0.2, 0.7)) if rng.random() < job.reverb_prob else 0.0
     if rt60:
         speech = reverb(speech, rt60, float(rng.uniform(0, 10)), rng)
@@ -179,7 +235,7 @@ def render(job: StreamJob) -> dict:
     mix = speech + noise(kind, n, speakers, rng) * level / 10 ** (snr / 20)
     mix *= 0.7 / max(float(np.max(np.abs(mix))), 1e-9)
     corpus.write_wav(Path(job.out) / job.name, mix.astype(np.float32), SAMPLE_RATE)
-    side = {"job": asdict(job) | {"out": None}, "seconds": n / SAMPLE_RATE, "noise": kind,
+    side = {"job": job_record(job), "seconds": n / SAMPLE_RATE, "noise": kind,
             "snr_db": snr, "rt60": rt60, "events": events}
     atomic_write_text(Path(job.out) / sidecar(job.name), json.dumps(side) + "\n", durable=False)
     return side
@@ -208,13 +264,14 @@ def sidecar(name: str) -> str:
 
 def plan(out: Path, voices: str, keyword_streams: int, keyword_seconds: float,
          negative_streams: int, negative_seconds: float, seed: int,
-         snr_db: tuple[float, float] = (5.0, 25.0), reverb_prob: float = 0.5) -> list[StreamJob]:
+         snr_db: tuple[float, float] = (5.0, 25.0), reverb_prob: float = 0.5,
+         keyword_clips: str = "") -> list[StreamJob]:
     """Every stream of a build: keyword streams first, then negative streams."""
     kinds = ([("keyword", keyword_seconds)] * keyword_streams
              + [("negative", negative_seconds)] * negative_streams)
     return [StreamJob(str(out), f"stream_{i:03d}.wav", kind, float(sec), voices,
                       int(np.random.default_rng([seed, i]).integers(2**31)), tuple(snr_db),
-                      reverb_prob) for i, (kind, sec) in enumerate(kinds)]
+                      reverb_prob, keyword_clips) for i, (kind, sec) in enumerate(kinds)]
 
 
 def done(job: StreamJob) -> bool:
@@ -224,8 +281,7 @@ def done(job: StreamJob) -> bool:
         side = json.loads((out / sidecar(job.name)).read_text())
     except (OSError, ValueError):
         return False
-    return (out / job.name).is_file() and side.get("job") == json.loads(
-        json.dumps(asdict(job) | {"out": None}))
+    return (out / job.name).is_file() and side.get("job") == job_record(job)
 
 
 def build(out: Path, jobs_list: list[StreamJob], jobs: int = 1, progress: bool = True) -> dict:

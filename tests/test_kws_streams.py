@@ -142,3 +142,34 @@ def test_flite_streams_without_flite_is_one_clear_line(tmp_path, capsys, monkeyp
     assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "flite"]) == 2
     assert "--voices flite: flite is not installed" in capsys.readouterr().err
     assert not out.exists()
+
+
+def splice_tone(path: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """'turn left now' with 'left' cut from a clip at `path` (a tone at samples 4000-8000)."""
+    from data_prep.stream_voices import speakers_for
+    return kws_streams.spliced("turn left now", "left", (path, 4000, 8000),
+                               speakers_for("train", 0)[0], np.random.default_rng(0))
+
+
+def test_spliced_keyword_span_holds_the_clips_word(tmp_path):
+    tone = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(4000) / 16000)
+    clip = np.zeros(16000)
+    clip[4000:8000] = tone
+    audio.save(tmp_path / "left.wav", clip.astype(np.float32), 16000)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # a fresh eSpeak engine
+        wave, (a, b) = pool.map(splice_tone, [str(tmp_path / "left.wav")])[0]
+    assert b - a == 4000
+    gain = wave[a:b] @ tone / (tone @ tone)
+    assert gain > 0 and np.allclose(wave[a:b], gain * tone, atol=1e-4 * gain)
+    pad = int(0.03 * 16000)  # the clip's 30 ms either side of the word come along: silence
+    assert np.all(wave[a - pad:a] == 0) and np.all(wave[b:b + pad] == 0)
+    assert np.abs(wave[:a - pad]).max() > 0.01 and np.abs(wave[b + pad:]).max() > 0.01
+
+
+def test_keyword_clips_refused_outside_training_streams(tmp_path, capsys):
+    assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "dev",
+                 "--keyword-clips", str(tmp_path)]) == 2
+    assert "--keyword-clips: training streams only" in capsys.readouterr().err
+    assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "train",
+                 "--keyword-clips", str(tmp_path / "none")]) == 2
+    assert "--keyword-clips" in capsys.readouterr().err and not (tmp_path / "s").exists()

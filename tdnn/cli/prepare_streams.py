@@ -52,6 +52,10 @@ def register(sub) -> None:
                    help="speech-to-noise ratio range in dB, drawn per stream")
     p.add_argument("--reverb-prob", type=float, default=0.5,
                    help="share of streams in a synthetic room (RT60 0.2-0.7 s)")
+    p.add_argument("--keyword-clips", type=Path, default=None, metavar="DIR",
+                   help="with --voices train: a `tdnn prepare tts-commands` corpus (Kokoro, "
+                        "Piper); half the keywords are its training clips' words spliced "
+                        "between eSpeak's carrier words, so stream training hears more engines")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed = same streams")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="worker processes (one stream each)")
@@ -106,6 +110,20 @@ def check(args) -> None:
         raise UserError(f"--reverb-prob {args.reverb_prob}: use a share in [0, 1]")
     if args.snr[0] > args.snr[1]:
         raise UserError(f"--snr {args.snr[0]} {args.snr[1]}: MIN must not exceed MAX")
+    if args.keyword_clips is not None:
+        from data_prep.kws_streams import keyword_clips
+        if args.voices != "train":
+            raise UserError(f"--keyword-clips: training streams only (--voices train), not "
+                            f"--voices {args.voices}: dev and test streams keep unheard voices")
+        try:
+            keyword_clips(str(args.keyword_clips))
+        except OSError as e:
+            raise UserError(f"--keyword-clips {args.keyword_clips}: {e.strerror}; name a "
+                            "folder built by `tdnn prepare tts-commands`") from None
+        except (KeyError, ValueError):
+            raise UserError(f"--keyword-clips {args.keyword_clips}: manifest.csv lacks "
+                            "word/word_start/word_end/split; name a folder built by "
+                            "`tdnn prepare tts-commands`") from None
     if args.voices == "flite" and shutil.which("flite") is None:
         raise UserError("--voices flite: flite is not installed; apt-get install flite (or "
                         "`apt-get download flite` and `dpkg -x` it onto the PATH)")
@@ -142,10 +160,13 @@ def run(args) -> int:
                 "keyword_seconds": args.keyword_seconds, "negative_streams": negative,
                 "negative_seconds": args.negative_seconds, "snr": list(args.snr),
                 "reverb_prob": args.reverb_prob, "seed": args.seed}
+    clips = str(args.keyword_clips.resolve()) if args.keyword_clips else ""
+    if clips:
+        settings["keyword_clips"] = clips
     claim(args.out, settings)
     jobs = kws_streams.plan(args.out, args.voices, args.keyword_streams, args.keyword_seconds,
                             negative, args.negative_seconds, args.seed, tuple(args.snr),
-                            args.reverb_prob)
+                            args.reverb_prob, clips)
     t0 = time.time()
     summary = kws_streams.build(args.out, jobs, args.jobs, progress=not args.quiet)
     return report_build("kws-streams", args.out, summary, time.time() - t0)
