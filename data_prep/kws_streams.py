@@ -7,7 +7,9 @@ non-keyword sentences, with noise and reverberation; each split speaks with its 
 Writes `stream_XXX.wav` (16 kHz), a sidecar `stream_XXX.json` per stream (its settings and
 keyword events: what makes a build resumable), then `reference.csv` (file,label,start,end),
 `manifest.csv` (one row per stream) and the completion marker. A keyword event spans the
-keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase.
+keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase. Test streams may
+speak with Flite instead (`--voices flite`, `flite_voices`); training streams may take half
+their keywords from another engine's clips, spliced between eSpeak's words (`--keyword-clips`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from tdnn.atomic import atomic_write_text
-from tdnn.errors import UserError
 from tdnn.data.words import WORDS_10
+from tdnn.errors import UserError
 from tdnn.streams import REFERENCE, Event, write_reference
 
 from . import corpus, espeak, flite_voices
