@@ -165,6 +165,9 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss16x3clips_window_ce_dev":
                     "clips + three times the streams (third with Kokoro/Piper keywords), "
                     "window_ce, 16 ep.",
+                "stream_detloss16x3clipss1_window_ce_dev":
+                    "clips + three times the streams (third with Kokoro/Piper keywords), "
+                    "window_ce, 16 ep., seed 1",
                 "stream_detloss16_window_ce_test_flite": {
                     "clips": "clips", "ft16_window_ce": "clips + streams, window_ce, 16 ep."}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
