@@ -448,6 +448,9 @@ class DataConfig:
     silence_percentage: float = 10.0
     unknown_percentage: float = 10.0
     resample_unknown: bool = False  # draw a fresh unknown-word subset (same share) every epoch
+    # Share of `_unknown_` clips in training only; None: unknown_percentage. Validation and test
+    # keep unknown_percentage (10: the benchmark's share), so runs stay comparable.
+    train_unknown_percentage: float | None = None
     clip_samples: int = 16000
     cache_dir: str = ""  # where a .tar.gz corpus is extracted (required for archives)
     workers: int = 0  # DataLoader worker processes (0: read clips in the main process)

@@ -105,6 +105,8 @@ def check_corpus(cfg: TrainConfig) -> None:
             f"{cfg.data.clip_samples} samples")
     if cfg.data.silence_percentage < 0 or cfg.data.unknown_percentage < 0:
         bad("data.silence_percentage/unknown_percentage", "must be >= 0")
+    if (cfg.data.train_unknown_percentage or 0) < 0:
+        bad("data.train_unknown_percentage", "must be >= 0 (or null: unknown_percentage)")
     if cfg.data.workers < 0:
         bad("data.workers", "must be >= 0")
     if cfg.data.feature_copies < 0:

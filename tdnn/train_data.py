@@ -140,8 +140,9 @@ def clip_data(cfg: TrainConfig) -> ClipData:
     for extra in d.extra_validation:
         val_ex += sc.load_examples(sc.open_corpus(extra, d.cache_dir or None), "validation",
                                    **common)
-    if d.resample_unknown and d.task == 12:
-        common["unknown_percentage"] = None
+    train_share = (d.unknown_percentage if d.train_unknown_percentage is None
+                   else d.train_unknown_percentage)
+    common["unknown_percentage"] = None if d.resample_unknown and d.task == 12 else train_share
     train_ex = sc.load_examples(root, "train", **common)
     for extra in d.extra_train:
         train_ex += sc.load_examples(sc.open_corpus(extra, d.cache_dir or None), "train", **common)
@@ -155,7 +156,7 @@ def clip_data(cfg: TrainConfig) -> ClipData:
                if d.resample_unknown and d.task == 12 else [])
     n_known = sum(ex.label in sc.WORDS_10 for ex in train_ex)
     return ClipData(labels, train, val, Frontend(cfg.frontend), unknown,
-                    math.ceil(n_known * d.unknown_percentage / 100), workers=d.workers,
+                    math.ceil(n_known * train_share / 100), workers=d.workers,
                     augment=BatchAugmenter(cfg.augment, noises, sr) if cfg.augment.batch else None)
 
 

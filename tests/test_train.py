@@ -222,6 +222,22 @@ def test_resampled_unknown_share_changes_each_epoch_with_a_fixed_size(corpus):
     assert first != second and first == data.epoch_indices(1)
 
 
+def test_training_unknown_share_leaves_validation_alone(corpus):
+    default = clip_data(tiny_config(corpus))
+    data = clip_data(tiny_config(corpus, "data.train_unknown_percentage=30"))
+    labels = [ex.label for ex in data.train.examples]
+    n_known = sum(label in ("yes", "no", "up", "down", "left") for label in labels)
+    # 80 known training clips: 10% gives 8 of the 16 'cat' clips, 30% gives ceil(24) = all 16.
+    assert n_known == 80
+    assert [ex.label for ex in default.train.examples].count("_unknown_") == 8
+    assert labels.count("_unknown_") == 16
+    assert ([(ex.path, ex.label) for ex in data.validation.examples]
+            == [(ex.path, ex.label) for ex in default.validation.examples])
+    resampled = clip_data(tiny_config(corpus, "data.train_unknown_percentage=5",
+                                      "data.resample_unknown=true"))
+    assert resampled.n_unknown == 4  # ceil(80 * 0.05) drawn of the 16 each epoch
+
+
 def semi_orthogonality_error(layer) -> float:
     """Largest deviation of M Mᵀ / α² from I for a TDNN-F factor M (α² its mean diagonal)."""
     m = layer.factor.weight.detach().reshape(layer.factor.weight.shape[0], -1)
