@@ -8,7 +8,8 @@ Writes `stream_XXX.wav` (16 kHz), a sidecar `stream_XXX.json` per stream (its se
 keyword events: what makes a build resumable), then `reference.csv` (file,label,start,end),
 `manifest.csv` (one row per stream) and the completion marker. A keyword event spans the
 keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase. Test streams may
-speak with Flite instead (`--voices flite`, `flite_voices`); training streams may take half
+speak with Flite or Festival instead (`--voices flite|festival`, `flite_voices`,
+`festival_voices`); training streams may take half
 their keywords from another engine's clips, spliced between eSpeak's words (`--keyword-clips`).
 """
 
@@ -27,7 +28,7 @@ from tdnn.data.words import WORDS_10
 from tdnn.errors import UserError
 from tdnn.streams import REFERENCE, Event, write_reference
 
-from . import corpus, espeak, flite_voices
+from . import corpus, espeak, festival_voices, flite_voices
 from .stream_voices import speakers_for
 from .words import SENTENCE_WORDS
 
@@ -114,6 +115,8 @@ def speak(text: str, word: str | None, speaker, rng: np.random.Generator
     import soxr
     if isinstance(speaker, flite_voices.FliteSpeaker):
         return flite_voices.speak(text, word, speaker)
+    if isinstance(speaker, festival_voices.FestivalSpeaker):
+        return festival_voices.speak(text, word, speaker)
     rate = int(np.clip(speaker.rate * rng.uniform(0.9, 1.1), espeak.RATE_MIN, 260))
     syn = espeak.synthesize(text, speaker.voice, rate=rate, pitch=speaker.pitch,
                             pitch_range=speaker.pitch_range, seed=int(rng.integers(2**31)))
@@ -182,7 +185,7 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
                 wave, span = spliced(text, word, pick[rng.integers(len(pick))], speaker, rng)
             else:
                 wave, span = speak(text, word if kind == "keyword" else None, speaker, rng)
-        except ValueError:  # the keyword's own phones not found (Flite): another utterance
+        except ValueError:  # keyword not found in Flite's/Festival's timing: another utterance
             continue
         if t + len(wave) > n:
             return track, events

@@ -33,10 +33,14 @@ def voice_set(name: str) -> tuple[list[str], list[str]]:
 
 
 def speakers_for(name: str, seed: int) -> list:
-    """SPEAKERS speakers of a voice set (prosody drawn with `seed`); 'flite': Flite speakers."""
+    """SPEAKERS speakers of a voice set (prosody drawn with `seed`); 'flite' / 'festival':
+    that engine's speakers (test streams only)."""
     if name == "flite":
         from . import flite_voices
         return flite_voices.speakers(SPEAKERS, seed)
+    if name == "festival":
+        from . import festival_voices
+        return festival_voices.speakers(SPEAKERS, seed)
     accents, variants = voice_set(name)
     return make_speakers(SPEAKERS, seed, accents, variants)
 

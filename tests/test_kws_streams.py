@@ -6,11 +6,12 @@ import importlib.metadata
 import json
 import multiprocessing
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from data_prep import espeak, flite_voices, kws_streams
+from data_prep import espeak, festival_voices, flite_voices, kws_streams
 from data_prep.stream_voices import voice_set
 from tdnn import audio
 from tdnn.cli import main
@@ -136,11 +137,48 @@ def test_flite_streams_hold_keywords_where_the_reference_says(tmp_path):
         assert np.sqrt(np.mean(wave[int(e.start * 16000):int(e.end * 16000)] ** 2)) > 10 * floor
 
 
+needs_festival = pytest.mark.skipif(
+    shutil.which("festival") is None or not Path("/usr/share/festival/voices/us").is_dir(),
+    reason="festival with its kal and slt voices not installed")
+
+
+@needs_festival
+def test_festival_keyword_span_from_its_segment_times():
+    # Festival's own segment list (`utt.save.segs`, segment end times) for these settings:
+    # kal_diphone "turn left now": pau 0.2000 t 0.2801 er 0.3656 n 0.4132 l 0.4852 eh 0.6191
+    # f 0.7120 t 0.7699 n 0.8313 ...: 'left' (l eh f t) runs from 0.4132 s to 0.7699 s;
+    # slt_hts "okay, stop please": ... ey 0.4850 s 0.5950 t 0.6500 aa 0.7850 p 0.8600 ...
+    kal = festival_voices.FestivalSpeaker("kal_diphone", 1.0)
+    _, (a, b) = festival_voices.speak("turn left now", "left", kal)
+    assert abs(a - 0.4132 * 16000) <= 2 and abs(b - 0.7699 * 16000) <= 2
+    slt = festival_voices.FestivalSpeaker("slt_hts", 1.0)
+    wave, (a, b) = festival_voices.speak("okay, stop please", "stop", slt)
+    assert abs(a - 0.4850 * 16000) <= 2 and abs(b - 0.8600 * 16000) <= 2
+    assert abs(len(wave) - 1.42 * 16000) < 0.02 * 16000  # the last pause ends at 1.42 s
+
+
+@needs_festival
+def test_festival_streams_hold_keywords_where_the_reference_says(tmp_path):
+    out = tmp_path / "festival"
+    assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "festival",
+                 "--keyword-streams", "1", "--keyword-seconds", "60", "--negative-hours", "0",
+                 "--jobs", "1", "--quiet", "--snr", "40", "40", "--reverb-prob", "0"]) == 0
+    events = read_reference(out / "reference.csv")
+    wave = audio.load(out / "stream_000.wav")
+    floor = np.sqrt(np.mean(wave[:1600] ** 2))  # before the first utterance: noise only
+    assert len(events) >= 3 and {e.label for e in events} <= set(WORDS_10)
+    for e in events:
+        assert np.sqrt(np.mean(wave[int(e.start * 16000):int(e.end * 16000)] ** 2)) > 10 * floor
+
+
 def test_flite_streams_without_flite_is_one_clear_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no flite on the PATH
     out = tmp_path / "flite"
     assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "flite"]) == 2
     assert "--voices flite: flite is not installed" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "festival"]) == 2
+    assert "--voices festival: festival is not installed" in capsys.readouterr().err
     assert not out.exists()
 
 

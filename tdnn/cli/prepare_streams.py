@@ -9,8 +9,9 @@ gone, cup, town, yet) and keyword-free sentences; negative streams hold only the
 eSpeak NG voices per set (data_prep/stream_voices.py): dev and test each own an accent and ten
 variants that train never uses; build training corpora with `--exclude-accents
 en-029,en-gb-scotland --exclude-variants <the twenty dev and test variants>` (see `--help`
-of --voices). `--voices flite` speaks with Flite's five voices, an engine no training corpus
-uses: test streams only (data_prep/flite_voices.py; Festival is not built).
+of --voices). `--voices flite` speaks with Flite's five voices and `--voices festival` with
+Festival's two, engines no training corpus uses: test streams only (data_prep/flite_voices.py,
+data_prep/festival_voices.py).
 An interrupted build resumes where it stopped when run again with the same options.
 """
 
@@ -36,11 +37,13 @@ def register(sub) -> None:
                        help="long keyword and negative streams with a reference list")
     p.add_argument("--out", type=Path, required=True,
                    help="folder to create, or the folder of an interrupted build to resume")
-    p.add_argument("--voices", choices=("train", "dev", "test", "flite"), default="dev",
+    p.add_argument("--voices", choices=("train", "dev", "test", "flite", "festival"),
+                   default="dev",
                    help="eSpeak voice set (data_prep/stream_voices.py): dev = accent en-029 "
                         "and ten variants, test = en-gb-scotland and ten others, train = every "
-                        "other accent and variant; or flite: Flite's voices (test only, needs "
-                        "the Debian package flite)")
+                        "other accent and variant; or flite / festival: that engine's voices "
+                        "(test only, needs the Debian package flite / festival with "
+                        "festvox-kallpc16k and festvox-us-slt-hts)")
     p.add_argument("--keyword-streams", type=int, default=12, help="streams holding keywords")
     p.add_argument("--keyword-seconds", type=float, default=300.0,
                    help="length of each keyword stream")
@@ -124,9 +127,10 @@ def check(args) -> None:
             raise UserError(f"--keyword-clips {args.keyword_clips}: manifest.csv lacks "
                             "word/word_start/word_end/split; name a folder built by "
                             "`tdnn prepare tts-commands`") from None
-    if args.voices == "flite" and shutil.which("flite") is None:
-        raise UserError("--voices flite: flite is not installed; apt-get install flite (or "
-                        "`apt-get download flite` and `dpkg -x` it onto the PATH)")
+    packages = {"flite": "flite", "festival": "festival festvox-kallpc16k festvox-us-slt-hts"}
+    if args.voices in packages and shutil.which(args.voices) is None:
+        raise UserError(f"--voices {args.voices}: {args.voices} is not installed; apt-get "
+                        f"install {packages[args.voices]}")
 
 
 def claim(out: Path, settings: dict) -> None:
