@@ -169,9 +169,12 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                     "clips + three times the streams (third with Kokoro/Piper keywords), "
                     "window_ce, 16 ep., seed 1",
                 "stream_detloss16_window_ce_test_flite": {
+                    "clips": "clips", "ft16_window_ce": "clips + streams, window_ce, 16 ep."},
+                "stream_detloss16_window_ce_test_festival": {
                     "clips": "clips", "ft16_window_ce": "clips + streams, window_ce, 16 ep."}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
-TEST_ONLY = {"stream_detloss16_window_ce_test_flite"}
+TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival"}
+ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 
 def stream_misses() -> str:
@@ -189,7 +192,8 @@ def stream_misses() -> str:
                 if split == "dev" and name in TEST_ONLY:
                     continue
                 points = m["given_thresholds"] if split == "test" else m["operating_points"]
-                voices = " (Flite voices)" if d.get("test_voices") == "flite" else ""
+                engine = ENGINES.get(d.get("test_voices"))
+                voices = f" ({engine} voices)" if engine else ""
                 where = (f"**test{voices}** (dev thresholds, scored once)" if split == "test"
                          else "dev (chosen on dev)")
                 rows.append([run, where, str(m["keywords"]), f"{m['negative_hours']:.2f}",
