@@ -231,7 +231,8 @@ def test_tuning_variants_reuse_the_runs_features_and_score_both_dev_sets(model_d
         "augment.reverb_prob=0", "augment.bandlimit_prob=0", "augment.time_mask_width=1",
         "model.layers=[{dim: 16, context: [-1, 0, 1]}, {dim: 16, context: [0]}]"])
     base = train(cfg, tmp_path / "run")
-    results = tune_embedding.tune(tmp_path / "run", tmp_path / "tune", ["recipe", "dropout"])
+    results = tune_embedding.tune(tmp_path / "run", tmp_path / "tune",
+                                  ["recipe", "dropout", "unknown20"])
     # The unchanged variant retrains the run exactly, from the copied features (none computed).
     again = read_json(tmp_path / "tune" / "recipe" / "metrics.json")
     assert [h["train_loss"] for h in again["history"]] == [h["train_loss"] for h in base["history"]]
@@ -243,3 +244,8 @@ def test_tuning_variants_reuse_the_runs_features_and_score_both_dev_sets(model_d
     assert results["recipe"]["dev_voices"] == evaluate_examples(run, whole)[0]["accuracy"]
     assert results["dropout"]["params"] == results["recipe"]["params"]
     assert (tmp_path / "tune" / "dropout" / "config.yaml").read_text().count("dropout: 0.1") == 1
+    # One augmented copy: the features of every training clip, at 10% or 20% unknown clips.
+    for name, share in (("recipe", 10.0), ("unknown20", 20.0)):
+        clips = sc.load_examples(corpus, "train", 12, 0, 10.0, share)
+        assert results[name]["feature_clips"] == len(clips)
+    assert results["unknown20"]["feature_clips"] > results["recipe"]["feature_clips"]

@@ -4,11 +4,13 @@ features and scored on the two dev sets: eSpeak validation speakers and the dev 
     python recipes/speech_commands/tune_embedding.py --run RUN --out TUNE [--only NAME ...]
 
 RUN is a `tdnn recipe speech-commands --engines ...` folder of the speech_embedding model (its
-config.yaml and features/ copies are reused, so a variant costs only its training: the model,
-epochs and regularisation change, the data, augmentation and seed do not). The test split is not
-touched: `TUNE/tuning.json` and `TUNE/tuning.md` hold, per variant, parameters, the best epoch
+config.yaml and features/ copies are reused, so a model variant costs only its training; the
+unknown-share variants change the training clips, whose features are computed anew). The test
+split is not touched: `TUNE/tuning.json` and `TUNE/tuning.md` hold, per variant, parameters,
+the clips whose features it computes (augmented copies x training clips), the best epoch
 (picked on both sets together, as in the recipe) and accuracy on the eSpeak validation speakers
-and on the dev voices (all their words), sorted by the mean of the two.
+and on the dev voices (all their words), sorted by the mean of the two. A variant whose folder
+already holds a finished run is scored, not trained again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ VARIANTS = {
     "deep": ("a fourth context layer (+-2): 13 frames seen", lambda c: _model(c, layers(
         (64, (-1, 0, 1)), (64, (-1, 0, 1)), (64, (-2, 0, 2)), (64, (-2, 0, 2)), (128, (0,))))),
     "dropout": ("dropout 0.1", lambda c: _model(c, dropout=0.1)),
+    # The share of `_unknown_` clips in training (validation and test keep 10%): a fixed draw,
+    # or a fresh draw every epoch from features of every unknown clip (3x the clips).
+    "unknown20": ("20% unknown clips in training",
+                  lambda c: _data(c, train_unknown_percentage=20.0)),
+    **{f"resample{share}": (f"a fresh {share}% unknown draw every epoch",
+                            lambda c, share=share: _data(c, resample_unknown=True,
+                                                         train_unknown_percentage=float(share)))
+       for share in (10, 20, 30, 50)},
+    "resample20_copy1": ("resample20 with 1 augmented copy (not 3)",
+                         lambda c: _data(c, resample_unknown=True, train_unknown_percentage=20.0,
+                                         feature_copies=1)),
 }
 
 
@@ -46,6 +59,17 @@ def _model(cfg: TrainConfig, new_layers=None, **changes) -> TrainConfig:
     if new_layers is not None:
         changes["layers"] = new_layers
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **changes))
+
+
+def _data(cfg: TrainConfig, **changes) -> TrainConfig:
+    """`cfg` with fields of its data config replaced."""
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **changes))
+
+
+def feature_clips(cfg: TrainConfig) -> int:
+    """Clips whose features a run of `cfg` computes: augmented copies x training clips."""
+    from tdnn.train_data import clip_data
+    return max(cfg.data.feature_copies, 1) * len(clip_data(cfg).train)
 
 
 def validation_accuracy(run, root: str, whole: bool = False) -> float:
@@ -89,6 +113,7 @@ def tune(run_dir: Path, out: Path, names: list[str], overrides: list[str] = ()) 
         espeak = validation_accuracy(run, cfg.data.root)
         dev = validation_accuracy(run, dev_root, whole=True)
         results[name] = {"what": what, "params": sum(p.numel() for p in run.model.parameters()),
+                         "feature_clips": feature_clips(cfg),
                          "epochs": cfg.epochs, "best_epoch": trained["best"]["epoch"],
                          "dev_voices": dev, "espeak_validation": espeak, "mean": (dev + espeak) / 2}
         print(f"[{name}] dev voices {100 * dev:.2f}%, eSpeak validation {100 * espeak:.2f}%",
@@ -98,10 +123,11 @@ def tune(run_dir: Path, out: Path, names: list[str], overrides: list[str] = ()) 
 
 def markdown(results: dict) -> str:
     """The tuning table, best mean first."""
-    lines = ["| variant | what | params | best epoch | dev voices | eSpeak validation | mean |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| variant | what | params | feature clips | best epoch | dev voices | "
+             "eSpeak validation | mean |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in sorted(results.items(), key=lambda kv: -kv[1]["mean"]):
-        lines.append(f"| {name} | {r['what']} | {r['params']:,} | {r['best_epoch']}/{r['epochs']}"
+        lines.append(f"| {name} | {r['what']} | {r['params']:,} | {r['feature_clips']:,} | "
+                     f"{r['best_epoch']}/{r['epochs']}"
                      f" | {100 * r['dev_voices']:.2f}% | {100 * r['espeak_validation']:.2f}% | "
                      f"{100 * r['mean']:.2f}% |")
     return "\n".join(lines) + "\n"
