@@ -3,9 +3,10 @@ features and scored on the two dev sets: eSpeak validation speakers and the dev 
 
     python recipes/speech_commands/tune_embedding.py --run RUN --out TUNE [--only NAME ...]
 
-RUN is a `tdnn recipe speech-commands --engines ...` folder of the speech_embedding model (its
-config.yaml and features/ copies are reused, so a model variant costs only its training; the
-unknown-share variants change the training clips, whose features are computed anew). The test
+RUN is a `tdnn recipe speech-commands --engines ...` folder (the speech_embedding model, or the
+log-mel TDNN with `--config config.toml`); its config.yaml and features/ copies are reused, so a
+model variant costs only its training (the unknown-share variants change the training clips,
+whose features are computed anew). The test
 split is not touched: `TUNE/tuning.json` and `TUNE/tuning.md` hold, per variant, parameters,
 the clips whose features it computes (augmented copies x training clips), the best epoch
 (picked on both sets together, as in the recipe) and accuracy on the eSpeak validation speakers
@@ -33,7 +34,7 @@ def layers(*dims_contexts) -> list[LayerSpec]:
 
 # Each variant: (what it changes, function of the run's config). All stay <= 100k parameters.
 VARIANTS = {
-    "recipe": ("the recipe's config_embedding.toml", lambda c: c),
+    "recipe": ("the run's own config", lambda c: c),
     "epochs60": ("60 epochs", lambda c: dataclasses.replace(c, epochs=60)),
     "wide": ("context layers 96 wide (head 128)", lambda c: _model(c, layers(
         (96, (-1, 0, 1)), (96, (-1, 0, 1)), (96, (-2, 0, 2)), (128, (0,))))),
@@ -67,7 +68,8 @@ def _data(cfg: TrainConfig, **changes) -> TrainConfig:
 
 
 def feature_clips(cfg: TrainConfig) -> int:
-    """Clips whose features a run of `cfg` computes: augmented copies x training clips."""
+    """Clips whose features a run of `cfg` computes: augmented copies x training clips (a
+    frontend run on the fly every epoch: the training clips)."""
     from tdnn.train_data import clip_data
     return max(cfg.data.feature_copies, 1) * len(clip_data(cfg).train)
 
