@@ -447,7 +447,7 @@ class DataConfig:
     task: int = 12
     silence_percentage: float = 10.0
     unknown_percentage: float = 10.0
-    resample_unknown: bool = False  # draw a fresh unknown-word subset (same share) every epoch
+    resample_unknown: bool = False  # draw a fresh unknown-word subset (same size) every epoch
     # Share of `_unknown_` clips in training only; None: unknown_percentage. Validation and test
     # keep unknown_percentage (10: the benchmark's share), so runs stay comparable.
     train_unknown_percentage: float | None = None

@@ -144,6 +144,7 @@ def test_resume_without_checkpoint_is_an_error(corpus, tmp_path):
     ("schedule.kind=linear", "schedule.kind"),
     ("optim.betas=[0.9, 1.2]", "optim.betas"),
     ("data.root=", "data.root"),
+    ("data.train_unknown_percentage=-5", "data.train_unknown_percentage"),
 ])
 def test_bad_config_values_name_the_option(corpus, tmp_path, override, option):
     cfg_overrides = [f"data.root={corpus}", override]

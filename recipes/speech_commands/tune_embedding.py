@@ -6,12 +6,12 @@ features and scored on the two dev sets: eSpeak validation speakers and the dev 
 RUN is a `tdnn recipe speech-commands --engines ...` folder (the speech_embedding model, or the
 log-mel TDNN with `--config config.toml`); its config.yaml and features/ copies are reused, so a
 model variant costs only its training (the unknown-share variants change the training clips,
-whose features are computed anew). The test
-split is not touched: `TUNE/tuning.json` and `TUNE/tuning.md` hold, per variant, parameters,
-the clips whose features it computes (augmented copies x training clips), the best epoch
-(picked on both sets together, as in the recipe) and accuracy on the eSpeak validation speakers
-and on the dev voices (all their words), sorted by the mean of the two. A variant whose folder
-already holds a finished run is scored, not trained again.
+whose features are computed anew). The test split is not touched: `TUNE/tuning.json` and
+`TUNE/tuning.md` hold, per variant, parameters, the clips whose features it computes (augmented
+copies x training clips), the best epoch (picked on both sets together, as in the recipe) and
+accuracy on the eSpeak validation speakers and on the dev voices (all their words), sorted by
+the mean of the two. A variant whose folder already holds a finished run is scored, not trained
+again.
 """
 
 from __future__ import annotations
