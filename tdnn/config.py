@@ -327,18 +327,24 @@ class ModelConfig:
     upsample: Literal["repeat", "learned"] = "repeat"  # frame head after decimation (models.py)
 
 
-def _kws() -> ModelConfig:
+def _kws(width: int = 64, name: str = "kws") -> ModelConfig:
     """Compact keyword TDNN: 6 context layers with growing dilation (510 ms receptive field),
     a wide 1x1 layer, mean+std pooling over the clip."""
-    return ModelConfig(preset="kws", layers=[
-        LayerSpec(64, [-2, -1, 0, 1, 2]),
-        LayerSpec(64, [-2, 0, 2]),
-        LayerSpec(64, [-3, 0, 3]),
-        LayerSpec(64, [-4, 0, 4]),
-        LayerSpec(64, [-6, 0, 6]),
-        LayerSpec(64, [-8, 0, 8]),
+    return ModelConfig(preset=name, layers=[
+        LayerSpec(width, [-2, -1, 0, 1, 2]),
+        LayerSpec(width, [-2, 0, 2]),
+        LayerSpec(width, [-3, 0, 3]),
+        LayerSpec(width, [-4, 0, 4]),
+        LayerSpec(width, [-6, 0, 6]),
+        LayerSpec(width, [-8, 0, 8]),
         LayerSpec(128, [0]),
     ], stats="meanstd", dropout=0.1)
+
+
+def _kws_narrow() -> ModelConfig:
+    """`kws` with context layers 40 wide (~41k parameters on 40 mel bands): the log-mel half
+    of the keyword recipe's ensemble, so that both TDNNs together stay under 100k."""
+    return _kws(40, "kws_narrow")
 
 
 def _waibel() -> ModelConfig:
@@ -387,7 +393,7 @@ def _kws_embed() -> ModelConfig:
 
 
 PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d,
-           "kws_embed": _kws_embed}
+           "kws_embed": _kws_embed, "kws_narrow": _kws_narrow}
 
 
 def preset_config(name: str) -> ModelConfig:

@@ -71,13 +71,15 @@ def check_report_out(out: str | Path, option: str = "--out") -> None:
 
 @dataclass
 class Run:
-    """A trained model ready for inference: model (eval mode), frontend, labels and config."""
+    """A trained model ready for inference: model (eval mode), frontend, labels and config; for
+    an ensemble (`tdnn.ensemble`), its member runs, whose first one's config `cfg` is."""
 
     model: torch.nn.Module
     frontend: torch.nn.Module
     labels: list[str]
     cfg: Any
     path: Path
+    members: tuple = ()
 
     @property
     def clip_samples(self) -> int:
@@ -109,8 +111,10 @@ def retire_options(saved: dict) -> dict:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Rebuild the model and frontend of a run folder from its best checkpoint (CPU, eval mode)."""
+    """Rebuild the model and frontend of a run folder from its best checkpoint (CPU, eval mode);
+    a folder holding `ensemble.json` loads as that ensemble."""
     from . import config as config_mod
+    from . import ensemble
     from .features import Frontend
     from .models import build_model
     from .config import TrainConfig
@@ -118,6 +122,8 @@ def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: run folder not found; pass the --out folder of a training run")
+    if (run_dir / ensemble.ENSEMBLE).is_file():
+        return load_ensemble(run_dir)
     path = run_dir / BEST
     ckpt = load_checkpoint(path)
     missing = [k for k in ("state_dict", "config", "labels") if not isinstance(ckpt, dict)
@@ -136,6 +142,18 @@ def load_run(run_dir: str | Path) -> Run:
     model = build_model(cfg.model, frontend.dim, len(labels))
     load_weights(model, ckpt["state_dict"], path)
     return Run(model.eval(), frontend.eval(), labels, cfg, run_dir)
+
+
+def load_ensemble(folder: Path) -> Run:
+    """The ensemble in `folder` (`tdnn.ensemble`) as a Run over its loaded member runs."""
+    from . import ensemble
+
+    paths, weights = ensemble.read(folder)
+    members = [load_run(p) for p in paths]
+    ensemble.check_members(members, folder / ensemble.ENSEMBLE)
+    model = ensemble.LogProbAverage(members, weights).eval()
+    return Run(model, ensemble.WaveInput().eval(), members[0].labels, members[0].cfg, folder,
+               tuple(members))
 
 
 def load_weights(model: torch.nn.Module, state_dict: dict, path: str | Path) -> None:

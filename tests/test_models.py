@@ -125,6 +125,13 @@ def test_compact_presets_fit_the_budget():
     assert 0.7 < cnn["params"] / kws["params"] < 1.3
     # offsets +-2, 2, 3, 4, 6, 8 of the six context layers: 1 + 2 * 25 frames
     assert kws["receptive_field_frames"] == 51
+    # kws_narrow by hand: each layer in*taps*out weights + out biases + 2*out batch-norm; the
+    # head reads mean+std of the 128-wide layer
+    narrow = summary(build_model(preset_config("kws_narrow"), 40, 12), 40)
+    by_hand = ((40 * 5 * 40 + 40 + 80) + 5 * (40 * 3 * 40 + 40 + 80)
+               + (40 * 128 + 128 + 256) + (256 * 12 + 12))
+    assert narrow["params"] == by_hand == 41_308
+    assert narrow["receptive_field_frames"] == 51
 
 
 def test_waibel_network_sizes():

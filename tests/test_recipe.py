@@ -71,6 +71,15 @@ def test_speech_commands_recipe_end_to_end(tmp_path, capsys):
     assert len(rows) == metrics["test"]["n"]
     assert metrics["test"]["accuracy"] == pytest.approx(
         sum(r["label"] == r["predicted"] for r in rows) / len(rows))
+    # the ensemble of the main model and the log-mel baseline is scored like them, and is a
+    # model folder for `tdnn evaluate` too
+    fused = metrics["ensemble"]
+    assert fused["params"] == metrics["params"] + metrics["baselines"]["logmel"]["params"]
+    assert cli_main(["evaluate", str(run / "ensemble"), "--data-dir", str(voices), "--out",
+                     str(tmp_path / "ev_ens")]) == 0
+    ev = json.loads((tmp_path / "ev_ens" / "metrics.json").read_text())
+    assert ev["accuracy"] == pytest.approx(fused["heldout"]["voices"]["accuracy"])
+    assert "**Ensemble**" in report
 
 
 def test_recipe_bad_option_is_a_clear_error(tmp_path, capsys):

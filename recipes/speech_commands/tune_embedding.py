@@ -49,6 +49,8 @@ VARIANTS = {
                             lambda c, share=share: _data(c, resample_unknown=True,
                                                          train_unknown_percentage=float(share)))
        for share in (10, 20, 30, 50)},
+    "copies2": ("2 augmented copies (not 3): a third less feature time",
+                lambda c: _data(c, feature_copies=2)),
     "resample20_copy1": ("resample20 with 1 augmented copy (not 3)",
                          lambda c: _data(c, resample_unknown=True, train_unknown_percentage=20.0,
                                          feature_copies=1)),

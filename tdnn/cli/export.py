@@ -35,11 +35,13 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Load, export, check, write the sidecar, report."""
     from ..export import export_run
+    from .. import ensemble
     from ..runs import load_run
 
     if args.opset < 13:
         raise UserError(f"--opset {args.opset}: use 13 or newer (17 recommended)")
     loaded = load_run(args.run)
+    ensemble.refuse(loaded, "tdnn export")
     out = args.out or args.run / ("model.onnx" if args.format == "onnx" else "model.pt2")
     report = export_run(loaded, out, args.format, not args.no_frontend, args.opset)
     report["run"] = str(args.run)

@@ -59,6 +59,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Detect in each input, or evaluate with --eval."""
     from .. import inference as inf
+    from .. import ensemble
     from ..runs import check_report_out, load_run
 
     if args.chunk_ms <= 0:
@@ -71,6 +72,7 @@ def run(args) -> int:
         raise UserError(f"--refractory {args.refractory}: use a number of seconds >= 0")
     resolve_thresholds(args)
     loaded = load_run(args.run)
+    ensemble.refuse(loaded, "tdnn stream")
     inf.Detector(loaded.labels, args.decide, args.refractory)  # checks the options
     if loaded.frontend.cfg.normalize != "none":
         print(f"tdnn stream: note: the model normalises per utterance "
