@@ -76,17 +76,30 @@ def feature_clips(cfg: TrainConfig) -> int:
     return max(cfg.data.feature_copies, 1) * len(clip_data(cfg).train)
 
 
-def validation_accuracy(run, root: str, whole: bool = False) -> float:
-    """Accuracy of a loaded run's best model on the validation split of the corpus `root`: with
-    the run's silence/unknown shares, or `whole` (every clip, no silence: how the recipe scores
-    dev voices)."""
+def validation_probs(run, root: str, whole: bool = False):
+    """Class probabilities [N, C] and targets [N] of a loaded run (or ensemble) on the validation
+    split of the corpus `root`: with the run's silence/unknown shares, or `whole` (every clip, no
+    silence: how the recipe scores dev voices)."""
     from tdnn.data import speech_commands as sc
-    from tdnn.evaluate import evaluate_examples
+    from tdnn.evaluate import predict_dataset
 
     d = run.cfg.data
     shares = (0, None) if whole else (d.silence_percentage, d.unknown_percentage)
     examples = sc.load_examples(root, "validation", d.task, run.cfg.seed, *shares)
-    return evaluate_examples(run, examples)[0]["accuracy"]
+    dataset = sc.ClipDataset(examples, run.labels, run.clip_samples, sample_rate=run.sample_rate)
+    probs, targets, errors = predict_dataset(run.model, run.frontend, dataset, 256, "cpu",
+                                             run.clip_samples)
+    if errors:
+        raise UserError(f"{root}: {len(errors)} validation clips unreadable, e.g. "
+                        f"{next(iter(errors.values()))}")
+    return probs, targets
+
+
+def validation_accuracy(run, root: str, whole: bool = False) -> float:
+    """Accuracy of a loaded run's best model on the validation split of `root` (see
+    `validation_probs`)."""
+    probs, targets = validation_probs(run, root, whole)
+    return float((probs.argmax(1) == targets).mean())
 
 
 def tune(run_dir: Path, out: Path, names: list[str], overrides: list[str] = ()) -> dict:

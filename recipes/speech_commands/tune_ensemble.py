@@ -20,25 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from recipes.speech_commands.tune_embedding import validation_probs
 from tdnn import runs
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the speech_embedding model
 
 
-def dev_log_probs(run, root: str, whole: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Log-probabilities [N, C] and targets of a loaded run on the validation split of `root`:
-    with the run's silence/unknown shares, or `whole` (every clip, no silence)."""
-    from tdnn.data import speech_commands as sc
-    from tdnn.evaluate import predict_dataset
-
-    d = run.cfg.data
-    shares = (0, None) if whole else (d.silence_percentage, d.unknown_percentage)
-    examples = sc.load_examples(root, "validation", d.task, run.cfg.seed, *shares)
-    dataset = sc.ClipDataset(examples, run.labels, run.clip_samples, sample_rate=run.sample_rate)
-    probs, targets, errors = predict_dataset(run.model, run.frontend, dataset, 256, "cpu",
-                                             run.clip_samples)
-    if errors:
-        raise SystemExit(f"{root}: {len(errors)} unreadable clips, e.g. {next(iter(errors.values()))}")
+def log_probs(run, root: str, whole: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities and targets of a loaded run on a dev set (`validation_probs`)."""
+    probs, targets = validation_probs(run, root, whole)
     return np.log(np.clip(probs, 1e-12, None)), targets
 
 
@@ -48,7 +38,7 @@ def tune(run_dir: Path, logmel_dirs: list[Path]) -> dict:
     d = embed.cfg.data
     sets = {"espeak_validation": (d.root, False), "dev_voices": (d.extra_validation[0], True)}
     members = {"speech_embedding": embed, **{str(p): runs.load_run(p) for p in logmel_dirs}}
-    scored = {name: {s: dev_log_probs(r, root, whole) for s, (root, whole) in sets.items()}
+    scored = {name: {s: log_probs(r, root, whole) for s, (root, whole) in sets.items()}
               for name, r in members.items()}
     params = {name: sum(p.numel() for p in r.model.parameters()) for name, r in members.items()}
     rows = []
