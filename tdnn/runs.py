@@ -3,7 +3,9 @@
 A run folder, the one format of every trainer and recipe, holds `config.yaml` (resolved
 TrainConfig: frontend, model with a clip or frame head, training), `model.pt` (best checkpoint:
 state_dict, resolved config dict, labels), `last.pt` (everything `--resume` needs),
-`metrics.json` (per-epoch history and final figures) and `train.log`.
+`metrics.json` (per-epoch history and final figures) and `train.log`. An ensemble folder
+(`tdnn.ensemble`) holds `ensemble.json`, naming run folders, instead of a checkpoint; `load_run`
+reads both.
 """
 
 from __future__ import annotations
