@@ -165,6 +165,17 @@ def accuracy_by(rows: list[dict], key) -> dict[str, dict]:
             for name, hits in sorted(groups.items())}
 
 
+def predict_examples(run, examples: list, batch_size: int = 256, device="cpu",
+                     progress: bool = False) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Class probabilities [N, C], targets [N] and {index: message} for unreadable clips, of a
+    loaded run (or ensemble) on Speech Commands examples (`predict_dataset`)."""
+    from .data.speech_commands import ClipDataset
+
+    dataset = ClipDataset(examples, run.labels, run.clip_samples, sample_rate=run.sample_rate)
+    return predict_dataset(run.model.to(device), run.frontend.to(device), dataset, batch_size,
+                           device, run.clip_samples, progress)
+
+
 def evaluate_examples(run, examples: list, batch_size: int = 256, device="cpu",
                       progress: bool = False) -> tuple[dict, list[dict], dict[str, str]]:
     """Evaluate a loaded run (`tdnn.runs.Run`) on Speech Commands examples.
@@ -172,11 +183,7 @@ def evaluate_examples(run, examples: list, batch_size: int = 256, device="cpu",
     Returns (metrics, rows, errors): clip metrics over the readable clips, one row per readable
     clip (path, label, predicted, probability), and {path: message} for unreadable ones.
     """
-    from .data.speech_commands import ClipDataset
-
-    dataset = ClipDataset(examples, run.labels, run.clip_samples, sample_rate=run.sample_rate)
-    probs, targets, bad = predict_dataset(run.model.to(device), run.frontend.to(device), dataset,
-                                          batch_size, device, run.clip_samples, progress)
+    probs, targets, bad = predict_examples(run, examples, batch_size, device, progress)
     metrics = evaluate_probs(probs, targets, run.labels)
     rows = [{"path": str(ex.path) if ex.path else "", "label": run.labels[t],
              "predicted": run.labels[int(p.argmax())], "probability": float(p.max())}

@@ -81,14 +81,12 @@ def validation_probs(run, root: str, whole: bool = False):
     split of the corpus `root`: with the run's silence/unknown shares, or `whole` (every clip, no
     silence: how the recipe scores dev voices)."""
     from tdnn.data import speech_commands as sc
-    from tdnn.evaluate import predict_dataset
+    from tdnn.evaluate import predict_examples
 
     d = run.cfg.data
     shares = (0, None) if whole else (d.silence_percentage, d.unknown_percentage)
     examples = sc.load_examples(root, "validation", d.task, run.cfg.seed, *shares)
-    dataset = sc.ClipDataset(examples, run.labels, run.clip_samples, sample_rate=run.sample_rate)
-    probs, targets, errors = predict_dataset(run.model, run.frontend, dataset, 256, "cpu",
-                                             run.clip_samples)
+    probs, targets, errors = predict_examples(run, examples)
     if errors:
         raise UserError(f"{root}: {len(errors)} validation clips unreadable, e.g. "
                         f"{next(iter(errors.values()))}")
