@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tdnn.data.words import WORDS_10
 from tdnn.errors import UserError
 
 from . import corpus, engines, espeak, noise, synth_commands, tts_cache, voice_sets
@@ -53,7 +54,7 @@ class _Job:
     out: str
     cache: str
     speaker: Speaker
-    words: tuple[str, ...]
+    said: str  # JSON list, one per take: the words that take says
     takes: str  # JSON list of settings dicts, one per take
     seed: int
     options: str  # JSON engine options (model paths...)
@@ -71,6 +72,26 @@ def draw_takes(engine, speaker: Speaker, takes: int, seed: int) -> list[dict]:
 
 
 _ENGINES: dict[str, engines.Engine] = {}
+
+
+def take_words(speakers: list[Speaker], n_takes: int, words: list[str],
+               others: int | None = None, seed: int = 0) -> dict[str, list[list[str]]]:
+    """The words each take of each speaker says: every word. With `others`, a training voice
+    says the ten keywords in every take but only `others` of the remaining words (drawn from the
+    seed and the voice), in its first take: the 12-class task draws a few of a voice's other-word
+    clips as `_unknown_`, and rendering all of them was most of the rendering time."""
+    plan = {}
+    for sp in speakers:
+        if others is None or sp.voice_set != "train":
+            plan[sp.id] = [list(words)] * n_takes
+            continue
+        rest = [w for w in words if w not in WORDS_10]
+        rng = np.random.default_rng([seed, 5, _stable(sp.id)])
+        chosen = {rest[i] for i in rng.choice(len(rest), min(others, len(rest)), replace=False)}
+        keywords = [w for w in words if w in WORDS_10]
+        plan[sp.id] = [[w for w in words if w in WORDS_10 or w in chosen]] + \
+            [keywords] * (n_takes - 1)
+    return plan
 
 
 def _engine(name: str, options: dict) -> engines.Engine:
@@ -108,16 +129,16 @@ def _speaker_clips(job: _Job) -> tuple[list[dict], list[tuple[str, str]]]:
     sp = job.speaker
     rows, failures = [], []
     engine = _engine(sp.engine, json.loads(job.options))
-    for take, settings in enumerate(json.loads(job.takes)):
+    for take, (settings, words) in enumerate(zip(json.loads(job.takes), json.loads(job.said))):
         try:
-            waves = rendered(engine, Path(job.cache), sp.voice, list(job.words), settings)
+            waves = rendered(engine, Path(job.cache), sp.voice, words, settings)
         except Exception as e:  # noqa: BLE001 - report the take, keep building the rest
             if corpus.fatal(e):  # a full disk (e.g. in the word cache) stops the build
                 raise
             failures += [(f"{w}/{sp.id}_nohash_{take}.wav", f"{type(e).__name__}: {e}")
-                         for w in job.words]
+                         for w in words]
             continue
-        for word, wave in zip(job.words, waves):
+        for word, wave in zip(words, waves):
             rel = f"{word}/{sp.id}_nohash_{take}.wav"
             if not 0 < len(wave) <= MAX_WORD_SAMPLES:
                 failures.append((rel, f"rendered word lasts {len(wave) / SAMPLE_RATE:.2f} s "
@@ -177,17 +198,20 @@ def choose_speakers(loaded: dict, voices: str, espeak_voices: int, seed: int) ->
 
 def build_takes(out: Path, loaded: dict, speakers: list[Speaker], n_takes: int,
                 words: list[str], options: dict, cache: Path, seed: int = 0,
-                **build_options) -> dict:
-    """`build` with `n_takes` takes per speaker, each drawn from the seed and the speaker id."""
+                others: int | None = None, **build_options) -> dict:
+    """`build` with `n_takes` takes per speaker, each drawn from the seed and the speaker id;
+    with `others`, training voices say only that many other words (`take_words`)."""
     takes = {sp.id: draw_takes(loaded[sp.engine], sp, n_takes, seed) for sp in speakers}
-    return build(out, speakers, takes, words, options, cache, seed=seed, **build_options)
+    said = take_words(speakers, n_takes, words, others, seed)
+    return build(out, speakers, takes, words, options, cache, seed=seed, said=said,
+                 **build_options)
 
 
-def planned_files(speakers: list[Speaker], takes: dict[str, list[dict]], words: list[str],
+def planned_files(speakers: list[Speaker], said: dict[str, list[list[str]]],
                   noise_seconds: float) -> list[str]:
     """Every file `build` writes, relative to the corpus folder."""
-    clips = [f"{w}/{sp.id}_nohash_{n}.wav" for sp in speakers for w in words
-             for n in range(len(takes[sp.id]))]
+    clips = [f"{w}/{sp.id}_nohash_{n}.wav" for sp in speakers
+             for n, words in enumerate(said[sp.id]) for w in words]
     noises = ([f"{noise.FOLDER}/{name}.wav" for name in noise.NOISES] if noise_seconds > 0
               else [])
     return clips + noises + ["validation_list.txt", "testing_list.txt", "manifest.csv"]
@@ -195,17 +219,20 @@ def planned_files(speakers: list[Speaker], takes: dict[str, list[dict]], words: 
 
 def build(out: Path, speakers: list[Speaker], takes: dict[str, list[dict]], words: list[str],
           options: dict, cache: Path, seed: int = 0, jobs: int = 2, split: str = "voice-set",
-          noise_seconds: float = 60.0, progress: bool = True) -> dict:
+          noise_seconds: float = 60.0, progress: bool = True,
+          said: dict[str, list[list[str]]] | None = None) -> dict:
     """Build the corpus in `out` (resuming: finished renders come from `cache`); a summary.
+    `said`: the words of each take of each speaker (default: every word in every take).
 
     Files an earlier build recorded are removed first; the completion marker is written last."""
-    corpus.begin(out, planned_files(speakers, takes, words, noise_seconds))
+    said = said or {sp.id: [list(words)] * len(takes[sp.id]) for sp in speakers}
+    corpus.begin(out, planned_files(speakers, said, noise_seconds))
     for word in words:
         (out / word).mkdir(exist_ok=True)
-    tasks = [_Job(str(out), str(cache), sp, tuple(words), json.dumps(takes[sp.id]), seed,
-                  json.dumps(options)) for sp in speakers]
+    tasks = [_Job(str(out), str(cache), sp, json.dumps(said[sp.id]), json.dumps(takes[sp.id]),
+                  seed, json.dumps(options)) for sp in speakers]
     rows, failures = corpus.collect(_run(tasks, jobs),
-                                    sum(len(takes[sp.id]) for sp in speakers) * len(words),
+                                    sum(len(w) for sp in speakers for w in said[sp.id]),
                                     "tts-commands", progress=progress)
     if noise_seconds > 0:
         noise.write_noises(out / noise.FOLDER, noise_seconds, seed, SAMPLE_RATE, jobs)

@@ -250,6 +250,28 @@ def test_cache_hit_gives_identical_bytes_and_resume_renders_nothing(corpus):
         assert (root / "a" / name).read_bytes() == (root / "b" / name).read_bytes(), name
 
 
+def test_training_voices_say_the_keywords_every_take_and_a_few_other_words_once(tmp_path):
+    words = ["backward", "bed", "bird", "go", "left", "zero"]
+    plan = tts_commands.take_words(SPEAKERS, 2, words, others=2, seed=0)
+    assert plan["espeak-engbxrp+m3"] == [words, words]  # a dev voice says every word
+    first, second = plan["espeak-enus"]
+    assert second == ["go", "left"]
+    assert {"go", "left"} < set(first) and len(first) == 4
+    assert first == [w for w in words if w in first]  # in the corpus's word order
+    assert tts_commands.take_words(SPEAKERS, 2, words, seed=0) == {
+        sp.id: [words, words] for sp in SPEAKERS}
+    engine = engines.load("espeak")
+    takes = {sp.id: tts_commands.draw_takes(engine, sp, 2, seed=0) for sp in SPEAKERS}
+    summary = tts_commands.build(tmp_path / "c", SPEAKERS, takes, words, {}, tmp_path / "cache",
+                                 seed=0, jobs=1, noise_seconds=0, progress=False, said=plan)
+    expected = {f"{w}/{sp}_nohash_{t}.wav" for sp, said in plan.items()
+                for t, ws in enumerate(said) for w in ws}
+    assert summary["clips"] == 6 + 12 and not summary["failures"]
+    assert {r["file"] for r in _rows(tmp_path / "c" / "manifest.csv")} == expected
+    assert {p.relative_to(tmp_path / "c").as_posix()
+            for p in (tmp_path / "c").glob("*/*.wav")} == expected
+
+
 def test_hash_split_keeps_a_voice_together(tmp_path, corpus):
     root, _ = corpus
     _build(tmp_path / "h", root / "cache", split="hash")

@@ -50,6 +50,11 @@ CORPUS_WORDS = "commands"
 # (41k parameters: both TDNNs together stay under 100k): chosen on the dev sets against the other
 # weights and the 87k `kws` (results/tune_ensemble.json)
 ENSEMBLE, ENSEMBLE_WEIGHTS, LOGMEL_PRESET = "ensemble", [0.5, 0.5], "kws_narrow"
+# 12-class task: a training voice of --engines says the ten keywords in every take but only 8
+# other words, once: twice the other-word clips the 20% unknown draw takes per voice (4 of its
+# 20 keyword clips' worth), and ~1,850 fewer Kokoro clips to render than every word in every take
+# (dev voices still say every word; the 35-word task renders every word).
+OTHER_WORDS = 8
 DONE = ".complete"  # the held-out stage's marker (and that of corpora built by older versions)
 
 
@@ -94,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
            "then serves as --voices and --dev-voices (what `make demo` runs)")
     a("--takes", type=int, default=2,
       help="clips per word per voice that --engines renders (default: %(default)s, chosen on the "
-           "dev voices over 1)")
+           "dev voices over 1); for the 12-class task training voices say the other words "
+           f"once, {OTHER_WORDS} of them each")
     a("--voices-dir", type=Path, default=None, metavar="DIR",
       help="where --engines renders its corpus (default: RUN/voices; rendered words are cached "
            "outside it, in the tts cache)")
@@ -196,8 +202,9 @@ def stage_corpus(folder: Path, args) -> Path:
 
 def stage_voices(folder: Path, args) -> Path:
     """Render the training and dev voices of `args.engines` into `folder` (`args.takes` takes of
-    each of the 35 words per voice) unless a finished corpus is there; an interrupted one is
-    redone from the cache of rendered words."""
+    each of the 35 words per voice; for the 12-class task, OTHER_WORDS of the 25 other words once
+    per training voice) unless a finished corpus is there; an interrupted one is redone from the
+    cache of rendered words."""
     from data_prep import engines as tts_engines
     from data_prep import tts_cache, tts_commands, words
 
@@ -221,7 +228,8 @@ def stage_voices(folder: Path, args) -> Path:
           f"into {folder}", flush=True)
     summary = tts_commands.build_takes(folder, loaded, speakers, args.takes,
                                        words.resolve(CORPUS_WORDS),
-                                       {}, tts_cache.root(), seed=args.seed, jobs=args.jobs)
+                                       {}, tts_cache.root(), seed=args.seed, jobs=args.jobs,
+                                       others=OTHER_WORDS if args.task == 12 else None)
     if summary["failures"]:
         item, reason = summary["failures"][0]
         print(f"[voices] {len(summary['failures'])} clips failed, e.g. {item}: {reason}")
