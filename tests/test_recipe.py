@@ -107,9 +107,11 @@ def test_engines_render_dev_and_training_voices_once(tmp_path, monkeypatch):
     assert recipe.stage_voices(folder, args) == folder  # finished: nothing rendered again
     assert (folder / "yes" / "piper-joe_nohash_0.wav").stat().st_mtime_ns == stamp
     with pytest.raises(UserError, match="--engines"):
-        recipe.stage_voices(tmp_path / "v2", Namespace(engines="espeak,kokoro", seed=0, jobs=1, takes=1, task=12))
+        recipe.stage_voices(tmp_path / "v2", Namespace(engines="espeak,kokoro", seed=0, jobs=1,
+                                                       takes=1, task=12))
     with pytest.raises(UserError, match="--takes"):
-        recipe.stage_voices(tmp_path / "v3", Namespace(engines="piper", seed=0, jobs=1, takes=0, task=12))
+        recipe.stage_voices(tmp_path / "v3", Namespace(engines="piper", seed=0, jobs=1, takes=0,
+                                                       task=12))
     mine = tmp_path / "mine"  # a folder tdnn did not start is refused and left alone
     (mine / "notes.txt").parent.mkdir()
     (mine / "notes.txt").write_text("keep")
