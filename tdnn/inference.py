@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from . import audio
 from .data.speech_commands import SILENCE, UNKNOWN
 from .errors import UserError
-from .features import Frontend
+from .features import Frontend, PcenState
 from .layers import TDNNLayer, receptive_field
 from .streams import Detection
 
@@ -296,8 +296,10 @@ class StreamScorer:
         self.model, self.frontend = model.eval(), frontend.eval()
         first, last = frontend_span(frontend)
         hop, raw = frontend.hop_length, raw_frontend(frontend)
-        self.features = Stage(lambda w, lo, hi: raw.frames(w, lo, hi),
-                              first, last, hop, lambda n: 1 + n // hop)
+        self.pcen = PcenState(frontend.pcen_b) if frontend.cfg.kind == "pcen" else None
+        local = raw.frames if self.pcen is None else (
+            lambda w, lo, hi: raw.mel_magnitude(w[None])[0, :, lo:hi + 1])
+        self.features = Stage(local, first, last, hop, lambda n: 1 + n // hop)
         self.norm = None
         if frontend.cfg.normalize != "none":
             width, kind = frontend.num_frames(clip_samples), frontend.cfg.normalize
@@ -316,6 +318,8 @@ class StreamScorer:
         """Feed float32 samples; return times [n] and logits [n, C] of the newly ready frames."""
         x = torch.as_tensor(np.asarray(samples, dtype=np.float32))
         x = self.features.push(x, final)
+        if x is not None and self.pcen is not None:
+            x = self.pcen(x)
         if x is not None and self.norm is not None:
             x = self.norm.push(x[None], final)
             x = None if x is None else x[0]

@@ -85,6 +85,18 @@ def test_cli_export_onnx(tmp_path, capsys):
     assert out.is_file() and json.loads(out.with_suffix(".json").read_text())["labels"][2] == "yes"
 
 
+def test_pcen_run_exports_the_network_and_names_its_input(tmp_path, capsys):
+    """PCEN is a filter over time, not traced into the graph: the network alone is exported
+    and its sidecar says how to compute the input."""
+    run = make_run(tmp_path / "run", ["frontend.kind=pcen", "model.causal=true"])
+    out = tmp_path / "exported" / "model.onnx"
+    assert main(["export", str(run), "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["input"] == "feats" and report["max_abs_diff"] < 1e-4
+    note = json.loads(out.with_suffix(".json").read_text())["frontend_not_included"]
+    assert "librosa.pcen with b=0.024689" in note and "n_mels=40" in note
+
+
 def test_cli_export_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "run folder not found" in capsys.readouterr().err

@@ -10,12 +10,13 @@ import torch
 
 from tdnn import config
 from tdnn.errors import ConfigError
-from tdnn.features import Frontend, FrontendConfig
+from tdnn.features import Frontend, FrontendConfig, PcenState, pcen
 
 # Stated tolerances: max |difference| against the reference on the same signal.
 DB_TOL = 1e-3        # logmel / mfcc, in dB (observed ~4e-5)
 SPEC_DB_TOL = 0.05   # single FFT bins in noise are less stable in float32 (observed ~4e-3)
 KALDI_LOG_TOL = 1e-3  # fbank, natural-log units (observed ~3e-5)
+PCEN_TOL = 1e-5      # pcen output units (values ~0.3-2; observed ~3e-7)
 
 
 def chirp_harmonics_noise(sr=16000, seconds=1.0, seed=0):
@@ -107,7 +108,47 @@ def test_fbank_matches_kaldi_native_fbank(signal):
     assert np.abs(ours - ref).max() < KALDI_LOG_TOL
 
 
-@pytest.mark.parametrize("kind", ["logmel", "mfcc", "spectrogram", "fbank"])
+@pytest.mark.parametrize("signal", [chirp_harmonics_noise, vowel])
+def test_pcen_matches_librosa(signal):
+    """librosa's recipe (its pcen docstring): magnitude mel of int32-range audio, librosa.pcen
+    at its defaults; the smoother starts at the first frame's steady state."""
+    y = signal()[:-37]
+    fe = Frontend(FrontendConfig(kind="pcen"))
+    mel = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=16000, n_fft=512,
+                                         hop_length=160, win_length=400, n_mels=40, fmin=20.0,
+                                         power=1, pad_mode="constant") * 2.0 ** 31
+    frames = 0.4 * 16000 / 160  # the time constant in frames; b as librosa.pcen derives it
+    b = (np.sqrt(1 + 4 * frames ** 2) - 1) / (2 * frames ** 2)
+    ref = librosa.pcen(mel, sr=16000, hop_length=160, time_constant=0.4,
+                       zi=(1 - b) * mel[:, :1])
+    ours = fe.extract(y).T
+    assert ours.shape == ref.shape == (40, fe.num_frames(len(y)))
+    assert np.abs(ours - ref).max() < PCEN_TOL
+
+
+def test_pcen_of_a_steady_input_is_the_closed_form():
+    """A constant band keeps the smoother at its own value M = S, so PCEN is
+    (S / (eps + S)**0.98 + 2)**0.5 - 2**0.5 at every frame (librosa's defaults, by hand)."""
+    level = np.array([[1e-3], [1.0], [5e4]]) * np.ones((3, 50))
+    out, _ = pcen(level, b=0.05)
+    expected = (level / (1e-6 + level) ** 0.98 + 2) ** 0.5 - 2 ** 0.5
+    np.testing.assert_allclose(out, expected, rtol=1e-9)
+
+
+def test_pcen_in_pieces_equals_one_pass():
+    mel = np.abs(np.random.default_rng(3).standard_normal((4, 301))) * 1e6
+    whole, _ = pcen(mel, b=0.03)
+    state = PcenState(0.03)
+    pieces = [state(torch.from_numpy(mel[:, a:a + n])) for a, n in [(0, 1), (1, 77), (78, 223)]]
+    np.testing.assert_allclose(torch.cat(pieces, dim=-1).numpy(), whole, rtol=1e-6)
+
+
+def test_pcen_refuses_deltas():
+    with pytest.raises(ConfigError, match="deltas"):
+        FrontendConfig(kind="pcen", deltas=1)
+
+
+@pytest.mark.parametrize("kind", ["logmel", "mfcc", "spectrogram", "fbank", "pcen"])
 @pytest.mark.parametrize("n_samples", [1, 159, 160, 161, 16000, 16001])
 def test_framing_rule(kind, n_samples):
     fe = Frontend(FrontendConfig(kind=kind))
@@ -169,7 +210,7 @@ def test_dims_rates_and_no_state():
 
 @pytest.mark.parametrize("override", [
     "kind=cepstrum", "n_mfcc=50", "fmax=9000", "n_fft=256", "n_fft=513", "deltas=3",
-    "normalize=global", "log_floor=0", "hop_ms=0"])
+    "normalize=global", "log_floor=0", "hop_ms=0", "pcen_time_constant=0"])
 def test_bad_options_raise_config_error(override):
     with pytest.raises(ConfigError):
         config.load(FrontendConfig, overrides=[override])

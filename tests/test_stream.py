@@ -51,6 +51,7 @@ CASES = {
     "attention": (ModelConfig(layers=[LayerSpec(16, [-2, 0, 2]), LayerSpec(16, [0])],
                               stats="attention", causal=True), FrontendConfig()),
     "kws-meanvar": (ModelConfig(preset="kws", causal=True), FrontendConfig(normalize="meanvar")),
+    "kws-causal-pcen": (ModelConfig(preset="kws", causal=True), FrontendConfig(kind="pcen")),
     "mean-deltas": (ModelConfig(layers=[LayerSpec(16, [-2, 0, 2])]),
                     FrontendConfig(normalize="mean", deltas=1)),
 }

