@@ -128,8 +128,9 @@ def _det_miss(det: dict, fa_per_hour: float) -> str:
     return f"{100 * min(ok):.1f}%" if ok else "—"
 
 
-# Detection-loss runs (2026-12-03), named by what they add to `clips` (8 epochs at lr 1e-3, or
-# 16 / 32 ep. at 3e-3); the rerun of `clips` is named apart; a file of several runs maps each.
+# Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
+# to `clips` (8 epochs at lr 1e-3, or 16 / 32 ep. at 3e-3); reruns of `clips` are named apart;
+# a file of several runs maps each.
 DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss_maxpool_dev": "clips + streams, maxpool",
                 "stream_detloss_window_ce_dev": "clips + streams, window_ce",
@@ -168,6 +169,17 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss16x3clipss1_window_ce_dev":
                     "clips + three times the streams (third with Kokoro/Piper keywords), "
                     "window_ce, 16 ep., seed 1",
+                "stream_pcen_dev": {"clips": "clips (rerun 2026-12-06)",
+                                    "clips_pcen": "clips, pcen frontend"},
+                "stream_pcen16_window_ce_dev": {
+                    "ft16_window_ce": "clips + streams, window_ce, 16 ep. (rerun 2026-12-06)",
+                    "ft16_window_ce_pcen": "clips + streams, window_ce, 16 ep., pcen frontend"},
+                "stream_pcens1_dev": {"clips_s1": "clips, seed 1 (2026-12-06)",
+                                      "clips_pcen_s1": "clips, pcen frontend, seed 1"},
+                "stream_pcen16s1_window_ce_dev": {
+                    "ft16s1_window_ce": "clips + streams, window_ce, 16 ep., seed 1 (2026-12-06)",
+                    "ft16s1_window_ce_pcen":
+                        "clips + streams, window_ce, 16 ep., seed 1, pcen frontend"},
                 "stream_detloss16_window_ce_test_flite": {
                     "clips": "clips", "ft16_window_ce": "clips + streams, window_ce, 16 ep."},
                 "stream_detloss16_window_ce_test_festival": {
