@@ -183,9 +183,19 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_detloss16_window_ce_test_flite": {
                     "clips": "clips", "ft16_window_ce": "clips + streams, window_ce, 16 ep."},
                 "stream_detloss16_window_ce_test_festival": {
-                    "clips": "clips", "ft16_window_ce": "clips + streams, window_ce, 16 ep."}}
+                    "clips": "clips", "ft16_window_ce": "clips + streams, window_ce, 16 ep."},
+                "stream_pcen16x2_window_ce_dev": {
+                    "ft16x2s0_window_ce_pcen":
+                        "clips + twice the streams, window_ce, 16 ep., pcen frontend",
+                    "ft16x2s1_window_ce_pcen":
+                        "clips + twice the streams, window_ce, 16 ep., seed 1, pcen frontend"},
+                **{f"stream_pcen16x2_window_ce_test{engine}":
+                   "clips + twice the streams, window_ce, 16 ep., pcen frontend"
+                   for engine in ("", "_flite", "_festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
-TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival"}
+TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
+             "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
+             "stream_pcen16x2_window_ce_test_festival"}
 ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 
