@@ -3,6 +3,7 @@ causal) and the 2D-CNN baseline, PyTorch eager vs ONNX Runtime, on 1 and 2 CPU t
 streaming real-time factor (processing time / audio time) of the chunked detector on one thread.
 
     python bench/inference.py [--quick] [--out bench/results/inference.json]
+    python bench/inference.py --stream-frontends   # causal kws streaming: log-mel vs pcen
 
 Every figure includes the frontend (waveform in, logits out). Weights are random: speed does
 not depend on their values. Each figure is the median of `--repeats` timed runs, after warm-up;
@@ -97,14 +98,46 @@ def bench_stream(model, frontend, seconds: float, chunk_ms: float, repeats: int)
             "lookahead_ms": look_ms, "worst_latency_ms": latency}
 
 
+def stream_frontends(seconds: float, repeats: int, out: Path) -> int:
+    """Streaming RTF of the causal kws detector with the log-mel and the pcen frontend, measured
+    side by side in one run (pcen adds a recurrent filter per chunk)."""
+    results = {"command": "python bench/inference.py --stream-frontends", "torch": torch.__version__,
+               "load_average_start": os.getloadavg()[0], "stream_seconds": seconds,
+               "repeats": max(2, repeats // 2), "frontends": {}}
+    for kind in ("logmel", "pcen"):
+        frontend = Frontend(FrontendConfig(kind=kind)).eval()
+        torch.manual_seed(0)
+        model = build_model(MODELS["kws-causal"], frontend.dim, N_CLASSES).eval()
+        results["frontends"][kind] = [bench_stream(model, frontend, seconds, chunk_ms,
+                                                   results["repeats"]) for chunk_ms in (100.0, 250.0)]
+    results["load_average_end"] = os.getloadavg()[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print("| frontend | chunk ms | RTF wall | RTF CPU |\n|---|---:|---:|---:|")
+    for kind, rows in results["frontends"].items():
+        for r in rows:
+            print(f"| {kind} | {r['chunk_ms']:.0f} | {r['rtf']:.4f} | {r['cpu_rtf']:.4f} |")
+    print(f"\nwrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "inference.json")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default bench/results/inference.json (with --stream-frontends: "
+                        "bench/results/inference_stream_frontends.json)")
     p.add_argument("--batch", type=int, default=64, help="clips per batch for throughput")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per figure (median)")
     p.add_argument("--stream-seconds", type=float, default=30.0, help="audio per streaming run")
     p.add_argument("--quick", action="store_true", help="fewer repeats, shorter audio (smoke run)")
+    p.add_argument("--stream-frontends", action="store_true",
+                   help="only the causal kws detector's streaming RTF, log-mel vs pcen")
     args = p.parse_args(argv)
+    results_dir = Path(__file__).parent / "results"
+    if args.stream_frontends:
+        out = args.out or results_dir / "inference_stream_frontends.json"
+        return stream_frontends(args.stream_seconds, args.repeats, out)
+    args.out = args.out or results_dir / "inference.json"
     if args.quick:
         args.repeats, args.stream_seconds, args.batch = 2, 5.0, 16
     frontend = Frontend(FrontendConfig()).eval()
