@@ -189,6 +189,12 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                         "clips + twice the streams, window_ce, 16 ep., pcen frontend",
                     "ft16x2s1_window_ce_pcen":
                         "clips + twice the streams, window_ce, 16 ep., seed 1, pcen frontend"},
+                "stream_pcen16x3lo_window_ce_dev": {
+                    "ft16x3los0_window_ce_pcen": "clips + three times the streams (third at "
+                                                 "0-15 dB), window_ce, 16 ep., pcen frontend",
+                    "ft16x3los1_window_ce_pcen": "clips + three times the streams (third at "
+                                                 "0-15 dB), window_ce, 16 ep., seed 1, pcen "
+                                                 "frontend"},
                 **{f"stream_pcen16x2_window_ce_test{engine}":
                    "clips + twice the streams, window_ce, 16 ep., pcen frontend"
                    for engine in ("", "_flite", "_festival")}}
