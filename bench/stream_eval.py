@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     p.add_argument("--test", type=Path, default=None, help="test streams (scored once)")
     p.add_argument("--refractory", type=float, default=1.0, help="seconds, per keyword")
     p.add_argument("--tolerance", type=float, default=1.0, help="seconds after a word's end")
+    p.add_argument("--patience", type=float, default=0.0,
+                   help="seconds a keyword must hold its threshold before it fires")
     p.add_argument("--out", type=Path, default=RESULTS / "stream.json")
     p.add_argument("--plot", type=Path, default=RESULTS / "stream_det.png")
     args = p.parse_args(argv)
@@ -66,21 +68,22 @@ def main(argv=None) -> int:
     results = {"command": " ".join(["python bench/stream_eval.py", *sys.argv[1:]]),
                "dev": str(args.dev), "test": str(args.test) if args.test else None,
                "test_voices": voices(args.test) if args.test else None,
-               "budgets_fa_per_hour": list(BUDGETS), "runs": {}}
+               "budgets_fa_per_hour": list(BUDGETS), "patience": args.patience, "runs": {}}
     curves, marks = {}, {}
     print("| run | streams | negative h | keywords | "
           + " | ".join(f"miss / FA/h @ {b:g} FA/h" for b in BUDGETS) + " |")
     print("|---|---|---:|---:|" + "---|" * len(BUDGETS))
     for run_dir in args.runs:
         run = load_run(run_dir)
-        dev, _ = evaluate_streams(run, args.dev, 0.8, args.refractory, args.tolerance)
+        dev, _ = evaluate_streams(run, args.dev, 0.8, args.refractory, args.tolerance,
+                                  patience=args.patience)
         entry = {"dev": dev}
         curves[f"{run_dir.name} dev"] = dev["det"]
         print(row(run_dir.name, "dev (thresholds chosen here)", dev, dev["operating_points"]))
         if args.test is not None:
             given = {b: pt["thresholds"] for b, pt in dev["operating_points"].items()}
             test, _ = evaluate_streams(run, args.test, 0.8, args.refractory, args.tolerance,
-                                       given=given)
+                                       given=given, patience=args.patience)
             entry["test"] = test
             curves[f"{run_dir.name} test"] = test["det"]
             for b, pt in test["given_thresholds"].items():

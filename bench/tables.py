@@ -232,11 +232,33 @@ def stream_misses() -> str:
                   ["---", "---", "---:", "---:", "---", "---", "---", "---:"], rows)
 
 
+# Patience (2026-12-07): the pcen runs with twice the training streams, a keyword firing only
+# once it has held its threshold this many seconds (0: the committed run without patience).
+PATIENCE = (0.0, 0.2, 0.4, 0.6, 0.8)
+PATIENCE_SEEDS = {"ft16x2s0_window_ce_pcen": "0", "ft16x2s1_window_ce_pcen": "1"}
+
+
+def stream_patience() -> str:
+    """Dev misses of the pcen runs at each patience (bench/stream_eval.py --patience)."""
+    rows = []
+    for seconds in PATIENCE:
+        name = (f"stream_pcen16x2_patience{seconds:g}_dev" if seconds
+                else "stream_pcen16x2_window_ce_dev")
+        for run, splits in _load(name)["runs"].items():
+            m = splits["dev"]
+            points = m["operating_points"]
+            rows.append([f"{seconds:g}", PATIENCE_SEEDS[run], _point(points["1"]),
+                         _point(points["10"]), _det_miss(m["det"], 100)])
+    return _table(["patience (s)", "seed", "misses @ 1 FA/h", "misses @ 10 FA/h",
+                   "miss @ 100 FA/h, shared threshold"],
+                  ["---:", "---:", "---", "---", "---:"], rows)
+
+
 TABLES = {"frontend-clips": frontend_clips, "frontend-files": frontend_files,
           "inference-throughput": inference_throughput, "inference-stream": inference_stream,
           "inference-versions": inference_versions, "embedding-costs": embedding_costs,
           "train-stages": train_stages, "train-ratios": train_ratios,
-          "stream-misses": stream_misses}
+          "stream-misses": stream_misses, "stream-patience": stream_patience}
 
 
 def marked(name: str) -> re.Pattern:

@@ -446,18 +446,53 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- detection
 
+class Patience:
+    """Each class's lowest probability over its last `frames` frames, frames before the stream
+    counting as 0: a keyword whose lowest value reaches its threshold has held it that long
+    (openWakeWord's `patience`, against one-frame spikes). Stateful, so pieces = one pass."""
+
+    def __init__(self, frames: int):
+        if frames < 1:
+            raise UserError(f"patience of {frames} frames: use at least one frame")
+        self.frames = frames
+        self.tail: np.ndarray | None = None  # the last frames - 1 rows seen
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        """The held probabilities of these frames (probs [n, C])."""
+        from scipy.ndimage import minimum_filter1d
+
+        w = self.frames
+        if w == 1:
+            return probs
+        if self.tail is None:
+            self.tail = np.zeros((w - 1, probs.shape[1]), probs.dtype)
+        x = np.concatenate([self.tail, probs])
+        self.tail = x[len(x) - (w - 1):]
+        # window [i - w + 1, i] for every row i >= w - 1 of x: those rows are the new frames
+        return minimum_filter1d(x, w, axis=0, origin=(w - 1) // 2)[w - 1:]
+
+
+def patience_frames(seconds: float, frame_s: float) -> int:
+    """Frames of `frame_s` seconds that make a patience of `seconds` (at least one)."""
+    if seconds < 0:
+        raise UserError(f"patience {seconds}: use a number of seconds >= 0")
+    return max(1, int(round(seconds / frame_s)))
+
+
 class Detector:
     """Keyword detections from a stream of class probabilities: fires when the most probable
     keyword class (not silence or unknown) reaches its threshold, then that keyword stays silent
     for `refractory` seconds (one utterance fires once; another keyword may still fire).
     `threshold` is one probability for every keyword or a {keyword: probability} map (from a
-    thresholds file). Stateful, so feeding the scores in pieces fires exactly as feeding them at
-    once."""
+    thresholds file). With `patience` frames > 1 each class's probability is first its lowest
+    over that many frames (`Patience`). Stateful, so feeding the scores in pieces fires exactly
+    as feeding them at once."""
 
     def __init__(self, labels: list[str], threshold: float | dict[str, float] = 0.8,
-                 refractory: float = 1.0):
+                 refractory: float = 1.0, patience: int = 1):
         if refractory < 0:
             raise UserError(f"refractory time {refractory}: use a number of seconds >= 0")
+        self.patience = Patience(patience)
         self.labels = list(labels)
         self.keywords = np.array([i for i, lab in enumerate(labels)
                                   if lab not in (SILENCE, UNKNOWN)])
@@ -485,7 +520,7 @@ class Detector:
         out = []
         if not len(times):
             return out
-        kw = probs[:, self.keywords]
+        kw = self.patience(probs)[:, self.keywords]
         best = kw.argmax(axis=1)
         best_p = kw[np.arange(len(kw)), best]
         for t, j, p in zip(times, best, best_p):
@@ -497,9 +532,9 @@ class Detector:
 
 def detect(labels: list[str], times: np.ndarray, probs: np.ndarray,
            threshold: float | dict[str, float] = 0.8,
-           refractory: float = 1.0) -> list[Detection]:
+           refractory: float = 1.0, patience: int = 1) -> list[Detection]:
     """Detections over a whole score track (one fresh Detector)."""
-    return Detector(labels, threshold, refractory)(times, probs)
+    return Detector(labels, threshold, refractory, patience)(times, probs)
 
 
 # ---------------------------------------------------------------- evaluation on streams
@@ -507,41 +542,50 @@ def detect(labels: list[str], times: np.ndarray, probs: np.ndarray,
 BUDGETS = (0.5, 1.0, 10.0)  # false alarms per hour at which `tdnn stream --eval` reports misses
 
 
-def stream_tracks(run, folder: str | Path, windowed: bool = False):
+def score_period(model: nn.Module, frontend: nn.Module, windowed: bool = False) -> float:
+    """Seconds between two scores of a stream: a trunk frame (the frame hop times the trunk's
+    stride), or the 100 ms step of the `windowed` baseline."""
+    return 0.1 if windowed else model.stride * frontend.hop_length / frontend.cfg.sample_rate
+
+
+def stream_tracks(run, folder: str | Path, windowed: bool = False, patience: float = 0.0):
     """Score every stream of `folder` (its reference.csv and stream WAVs): the reference events,
-    each stream's keyword candidates (`streams.keyword_candidates`) and its length in seconds.
-    Scores come from `offline_scores`, which equal the chunked ones (or, with `windowed`, from
-    the `window_scores` baseline)."""
+    each stream's keyword candidates (`streams.keyword_candidates`, after `patience` seconds of
+    `Patience`) and its length in seconds. Scores come from `offline_scores`, which equal the
+    chunked ones (or, with `windowed`, from the `window_scores` baseline)."""
     from . import streams
 
     folder = Path(folder)
     events = streams.read_reference(folder / streams.REFERENCE)
     files = sorted({e.file for e in events} | {p.name for p in folder.glob("stream_*.wav")})
     keywords = [i for i, lab in enumerate(run.labels) if lab not in (SILENCE, UNKNOWN)]
+    frames = patience_frames(patience, score_period(run.model, run.frontend, windowed))
     cands, durations = {}, {}
     for name in files:
         wave = audio.load(folder / name, run.sample_rate)
         durations[name] = len(wave) / run.sample_rate
         scorer = window_scores if windowed else offline_scores
         times, logits = scorer(run.model, run.frontend, wave, run.clip_samples)
-        cands[name] = streams.keyword_candidates(times, softmax(logits), run.labels, keywords)
+        held = Patience(frames)(softmax(logits))
+        cands[name] = streams.keyword_candidates(times, held, run.labels, keywords)
     return events, cands, durations
 
 
 def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory: float = 1.0,
                      tolerance: float = 1.0, windowed: bool = False,
-                     budgets: tuple[float, ...] = BUDGETS, given: dict | None = None
-                     ) -> tuple[dict, dict[str, list[Detection]]]:
+                     budgets: tuple[float, ...] = BUDGETS, given: dict | None = None,
+                     patience: float = 0.0) -> tuple[dict, dict[str, list[Detection]]]:
     """Detect keywords in the streams of `folder` and score them: counts at one shared
     `threshold`, a DET sweep of shared thresholds, and for each false-alarm budget the
     per-keyword thresholds chosen on these streams with the misses and false alarms they give
     (exact intervals). `given` ({budget: {keyword: threshold}}, from a thresholds file chosen on
-    other streams) is scored as well: the honest figures for a test set. Returns (metrics,
-    detections per file: at the first given budget, else at `threshold`)."""
+    other streams) is scored as well: the honest figures for a test set. `patience`: seconds a
+    keyword must hold its threshold (`Patience`). Returns (metrics, detections per file: at the
+    first given budget, else at `threshold`)."""
     from . import streams
 
     Detector(run.labels, threshold, refractory)  # checks the options
-    events, cands, durations = stream_tracks(run, folder, windowed)
+    events, cands, durations = stream_tracks(run, folder, windowed, patience)
     seconds = sum(durations.values())
     negative_s = streams.negative_seconds(events, durations, tolerance)
     labels = [lab for lab in run.labels if lab not in (SILENCE, UNKNOWN)]
@@ -556,8 +600,8 @@ def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory
     chosen_here = {_key(b): point(streams.choose_thresholds(cands, events, negative_s, b,
                                                             refractory, tolerance))
                    for b in budgets}
-    metrics = {"threshold": threshold, "refractory": refractory, "tolerance": tolerance,
-               "streams": len(cands), "keywords": len(events), **at.as_dict(),
+    metrics = {"threshold": threshold, "refractory": refractory, "patience": patience,
+               "tolerance": tolerance, "streams": len(cands), "keywords": len(events), **at.as_dict(),
                "negative_hours": negative_s / 3600.0, "det": streams.det_points(sweep),
                "operating_points": chosen_here}
     if given:

@@ -76,24 +76,30 @@ def read_reference(path: str | Path) -> list[Event]:
 
 
 def write_thresholds(path: str | Path, budgets: dict[str, dict[str, float]], refractory: float,
-                     default: str, chosen_on: str, negative_hours: float) -> None:
-    """Write per-keyword thresholds for each false-alarm budget (a thresholds file)."""
+                     default: str, chosen_on: str, negative_hours: float,
+                     patience: float = 0.0) -> None:
+    """Write per-keyword thresholds for each false-alarm budget (a thresholds file), with the
+    refractory time and patience (seconds) they were chosen with."""
     from .atomic import atomic_write_text
     doc = {"chosen_on": chosen_on, "negative_hours": negative_hours, "refractory": refractory,
-           "default_fa_per_hour": default, "fa_per_hour": budgets}
+           "patience": patience, "default_fa_per_hour": default, "fa_per_hour": budgets}
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
 def read_thresholds(path: str | Path, fa_per_hour: float | None = None
-                    ) -> tuple[dict[str, dict[str, float]], str, float]:
+                    ) -> tuple[dict[str, dict[str, float]], str, float, float]:
     """A thresholds file: ({budget: {keyword: threshold}}, the budget to use, its refractory
-    time). `fa_per_hour` picks a budget (else the file's default); UserError naming the file."""
+    time, its patience; 0 in files from before patience). `fa_per_hour` picks a budget (else
+    the file's default); UserError naming the file."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
         budgets = {str(b): {k: float(v) for k, v in ths.items()}
                    for b, ths in doc["fa_per_hour"].items()}
         use, refractory = str(doc["default_fa_per_hour"]), float(doc["refractory"])
+        patience = float(doc.get("patience", 0.0))
+        if patience < 0:
+            raise ValueError(patience)
     except FileNotFoundError:
         raise UserError(f"{path}: thresholds file not found; write one with "
                         "`tdnn stream RUN --eval DEV --out DIR` (DIR/thresholds.json)") from None
@@ -105,7 +111,7 @@ def read_thresholds(path: str | Path, fa_per_hour: float | None = None
         if use not in budgets:
             raise UserError(f"budget {fa_per_hour:g} false alarms per hour: {path} has "
                             f"thresholds for {', '.join(budgets)} false alarms per hour only")
-    return budgets, use, refractory
+    return budgets, use, refractory, patience
 
 
 @dataclass

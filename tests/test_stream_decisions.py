@@ -11,6 +11,7 @@ import pytest
 from tdnn import inference as inf
 from tdnn import streams
 from tdnn.errors import UserError
+from tdnn.runs import load_run
 from tdnn.streams import Detection, Event
 
 LABELS = ["_silence_", "_unknown_", "yes", "no"]
@@ -48,6 +49,43 @@ def test_vectorised_detections_equal_detector(seed):
         ths = th if isinstance(th, dict) else {"yes": th, "no": th}
         got = streams.detections_at(cands, ths, refr)["s"]
         assert got == inf.detect(LABELS, times, probs, th, refr)
+
+
+def test_patience_holds_each_class_lowest_over_its_frames_by_hand():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.7, 0.3], [0.6, 0.4]])
+    # three frames, the two before the stream at 0
+    want = np.array([[0.0, 0.0], [0.0, 0.0], [0.2, 0.1], [0.2, 0.2], [0.2, 0.3]])
+    assert np.array_equal(inf.Patience(3)(probs), want)
+    assert np.array_equal(inf.Patience(1)(probs), probs)
+    with pytest.raises(UserError, match="at least one frame"):
+        inf.Patience(0)
+
+
+@pytest.mark.parametrize("frames", [2, 7, 40])
+def test_patience_in_pieces_equals_one_pass(frames):
+    _, probs = random_track(3, 500)
+    whole = inf.Patience(frames)(probs)
+    held, cuts = inf.Patience(frames), [0, 1, 5, 6, 90, 91, 300, 500]
+    pieces = np.concatenate([held(probs[a:b]) for a, b in zip(cuts, cuts[1:])])
+    assert np.array_equal(pieces, whole)
+    # against the definition: the lowest of the last `frames` rows, zeros before the stream
+    padded = np.vstack([np.zeros((frames - 1, probs.shape[1])), probs])
+    ref = np.array([padded[i:i + frames].min(axis=0) for i in range(len(probs))])
+    assert np.array_equal(whole, ref)
+
+
+def test_detector_with_patience_fires_once_a_keyword_held_its_threshold():
+    times = np.arange(8) * 0.1
+    yes = np.array([0.9, 0.1, 0.9, 0.9, 0.9, 0.2, 0.9, 0.9])
+    probs = np.stack([np.zeros(8), 1 - yes, yes, np.zeros(8)], axis=1)
+    assert [d.time for d in inf.detect(LABELS, times, probs, 0.8, 0.0)] == pytest.approx(
+        [0.0, 0.2, 0.3, 0.4, 0.6, 0.7])
+    # three frames at or above 0.8: only the run of three at 0.2-0.4 s, firing at its third
+    assert [d.time for d in inf.detect(LABELS, times, probs, 0.8, 0.0, patience=3)] == \
+        pytest.approx([0.4])
+    assert inf.patience_frames(0.4, 0.01) == 40 and inf.patience_frames(0.0, 0.01) == 1
+    with pytest.raises(UserError, match="patience -1"):
+        inf.patience_frames(-1, 0.01)
 
 
 def hand_candidates():
@@ -124,8 +162,15 @@ def test_pooled_thresholds_equal_exhaustive_search():
 def test_thresholds_file_round_trip_and_errors(tmp_path):
     budgets = {"0.5": {"yes": 0.99, "no": 0.9}, "1": {"yes": 0.8, "no": 0.5}}
     path = tmp_path / "thresholds.json"
-    streams.write_thresholds(path, budgets, 0.7, "1", "dev", 5.2)
-    assert streams.read_thresholds(path) == (budgets, "1", 0.7)
+    streams.write_thresholds(path, budgets, 0.7, "1", "dev", 5.2, patience=0.3)
+    assert streams.read_thresholds(path) == (budgets, "1", 0.7, 0.3)
+    old = json.loads(path.read_text())
+    del old["patience"]  # a file from before patience: none
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert streams.read_thresholds(tmp_path / "old.json")[3] == 0.0
+    (tmp_path / "neg.json").write_text(json.dumps(old | {"patience": -1}))
+    with pytest.raises(UserError, match="neg.json"):
+        streams.read_thresholds(tmp_path / "neg.json")
     assert streams.read_thresholds(path, 0.5)[1] == "0.5"
     with pytest.raises(UserError, match="budget 10 false alarms per hour"):
         streams.read_thresholds(path, 10)
@@ -154,6 +199,7 @@ def test_cli_eval_writes_thresholds_used_by_detection(tmp_path, capsys):
     assert set(m["operating_points"]) == {"0.5", "1", "2", "10"}
     doc = json.loads((out / "thresholds.json").read_text())
     assert doc["default_fa_per_hour"] == "2" and doc["refractory"] == 0.5
+    assert doc["patience"] == 0.0
     for b, p in m["operating_points"].items():
         assert p["fa_per_hour"] <= float(b) + 1e-9  # chosen on these streams: within budget
         assert p["negative_hours"] == pytest.approx(m["negative_hours"])
@@ -172,6 +218,43 @@ def test_cli_eval_writes_thresholds_used_by_detection(tmp_path, capsys):
     assert "--fa-per-hour 3" in capsys.readouterr().err
     assert main(["stream", str(run_dir), wav, "--fa-per-hour", "1"]) == 2
     assert "--thresholds" in capsys.readouterr().err
+    assert main(["stream", str(run_dir), wav, "--patience", "-0.1"]) == 2
+    assert "--patience -0.1" in capsys.readouterr().err
+
+
+def test_cli_patience_is_chosen_with_and_kept_in_the_thresholds_file(tmp_path, capsys):
+    from data_prep import synth_streams
+    from run_fixture import make_run
+    from sc_fixture import make_corpus
+    from tdnn.cli import main
+
+    corpus = make_corpus(tmp_path / "corpus", speakers=4, takes=1)
+    synth_streams.build_streams(corpus, tmp_path / "streams", streams=1, seconds=8.0)
+    run_dir = make_run(tmp_path / "run", ["model.preset=kws", "model.causal=true"])
+    loaded = load_run(run_dir)
+    wav = tmp_path / "streams" / "stream_000.wav"
+    times, logits = inf.offline_scores(loaded.model, loaded.frontend,
+                                       inf.audio.load(wav, loaded.sample_rate),
+                                       loaded.clip_samples)
+    probs = inf.softmax(logits)
+    # a threshold the fixture's untrained model reaches now and then
+    th = round(float(np.quantile(probs[:, 2:].max(axis=1), 0.8)), 4)
+    frames = inf.patience_frames(0.3, inf.score_period(loaded.model, loaded.frontend))
+    want = inf.detect(loaded.labels, times, probs, th, 1.0, frames)
+    assert want and frames > 1
+    assert len(want) < len(inf.detect(loaded.labels, times, probs, th, 1.0))
+    out = tmp_path / "dev"
+    assert main(["stream", str(run_dir), "--eval", str(tmp_path / "streams"), "--out", str(out),
+                 "--patience", "0.3", "--threshold", str(th)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["patience"] == 0.3 and m["false_alarms"] + m["hits"] == len(want)
+    assert json.loads((out / "thresholds.json").read_text())["patience"] == 0.3
+    # chunked streaming fires exactly where the held offline scores do
+    capsys.readouterr()
+    assert main(["stream", str(run_dir), str(wav), "--threshold", str(th), "--patience", "0.3",
+                 "--chunk-ms", "70", "--json"]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(g["time"], g["label"]) for g in got] == [(round(d.time, 3), d.label) for d in want]
 
 
 def test_stream_bootstrap_known_answers():

@@ -41,6 +41,10 @@ def register(subparsers) -> None:
     p.add_argument("--refractory", type=float, default=None,
                    help="seconds after a detection during which that keyword does not fire "
                         "again (default: the thresholds file's, else 1.0)")
+    p.add_argument("--patience", type=float, default=None, metavar="SECONDS",
+                   help="a keyword fires only once its probability has held at or above its "
+                        "threshold this long (openWakeWord's patience; fewer false alarms from "
+                        "brief peaks, a later detection) (default: the thresholds file's, else 0)")
     p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per processing step")
     p.add_argument("--json", action="store_true",
                    help="print JSON lines {input, time, label, probability}")
@@ -70,9 +74,13 @@ def run(args) -> int:
         raise UserError(f"--threshold {args.threshold}: use a probability in (0, 1]")
     if args.refractory is not None and args.refractory < 0:
         raise UserError(f"--refractory {args.refractory}: use a number of seconds >= 0")
+    if args.patience is not None and args.patience < 0:
+        raise UserError(f"--patience {args.patience}: use a number of seconds >= 0")
     resolve_thresholds(args)
     loaded = load_run(args.run)
     ensemble.refuse(loaded, "tdnn stream")
+    args.patience_frames = inf.patience_frames(
+        args.patience, inf.score_period(loaded.model, loaded.frontend, args.windowed))
     inf.Detector(loaded.labels, args.decide, args.refractory)  # checks the options
     if loaded.frontend.cfg.normalize != "none":
         print(f"tdnn stream: note: the model normalises per utterance "
@@ -102,7 +110,8 @@ def run(args) -> int:
 
 def resolve_thresholds(args) -> None:
     """Set args.decide (a threshold or {keyword: threshold}), args.given (the file's budgets, for
-    --eval) and args.refractory from --threshold, --thresholds and --fa-per-hour."""
+    --eval), args.refractory and args.patience from --threshold, --thresholds and
+    --fa-per-hour (an option given overrides the file's)."""
     from ..streams import read_thresholds
 
     args.given = None
@@ -112,9 +121,10 @@ def resolve_thresholds(args) -> None:
                             "--eval DEV --out DIR` as DIR/thresholds.json)")
         args.decide = args.threshold
         args.refractory = 1.0 if args.refractory is None else args.refractory
+        args.patience = 0.0 if args.patience is None else args.patience
         return
     try:
-        budgets, use, refractory = read_thresholds(args.thresholds)
+        budgets, use, refractory, patience = read_thresholds(args.thresholds)
     except UserError as e:  # the library names the file; add the flag
         raise UserError(f"--thresholds {e}") from None
     if args.eval is None and args.fa_per_hour is not None:
@@ -125,6 +135,7 @@ def resolve_thresholds(args) -> None:
     args.decide = budgets[use]
     args.given = {float(b): ths for b, ths in budgets.items()}
     args.refractory = refractory if args.refractory is None else args.refractory
+    args.patience = patience if args.patience is None else args.patience
 
 
 def pcm_chunks(stream, n: int):
@@ -146,7 +157,7 @@ def scan(loaded, name: str, chunk: int, args) -> None:
     from ..inference import Detector, StreamScorer, softmax
 
     scorer = StreamScorer(loaded.model, loaded.frontend, loaded.clip_samples)
-    detector = Detector(loaded.labels, args.decide, args.refractory)
+    detector = Detector(loaded.labels, args.decide, args.refractory, args.patience_frames)
     if name == "-":
         chunks = pcm_chunks(sys.stdin.buffer, chunk)
     else:
@@ -176,13 +187,15 @@ def evaluate(loaded, args) -> int:
     default = 1.0 if args.fa_per_hour is None else args.fa_per_hour
     budgets = tuple(sorted(set(BUDGETS) | {default}))
     metrics, chosen = evaluate_streams(loaded, args.eval, args.threshold, args.refractory,
-                                       args.tolerance, args.windowed, budgets, args.given)
+                                       args.tolerance, args.windowed, budgets, args.given,
+                                       args.patience)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(metrics, args.out / "metrics.json")
     points = metrics["operating_points"]
     streams.write_thresholds(args.out / "thresholds.json",
                              {b: p["thresholds"] for b, p in points.items()}, args.refractory,
-                             f"{default:g}", str(args.eval), metrics["negative_hours"])
+                             f"{default:g}", str(args.eval), metrics["negative_hours"],
+                             args.patience)
     shown = metrics.get("given_thresholds", points)
     streams.plot_det({loaded.path.name: metrics["det"]}, args.out / "det.png",
                      title=f"{metrics['keywords']} keywords, "
