@@ -195,13 +195,31 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                     "ft16x3los1_window_ce_pcen": "clips + three times the streams (third at "
                                                  "0-15 dB), window_ce, 16 ep., seed 1, pcen "
                                                  "frontend"},
+                "stream_pcen16x3_window_ce_dev": {
+                    "ft16x3s0_window_ce_pcen":
+                        "clips + three times the streams, window_ce, 16 ep., pcen frontend",
+                    "ft16x3s1_window_ce_pcen":
+                        "clips + three times the streams, window_ce, 16 ep., seed 1, pcen "
+                        "frontend"},
+                "stream_pcen16x3_patience0.2_dev": {
+                    "ft16x3s0_window_ce_pcen": "clips + three times the streams, window_ce, "
+                                               "16 ep., pcen frontend, patience 0.2 s",
+                    "ft16x3s1_window_ce_pcen": "clips + three times the streams, window_ce, "
+                                               "16 ep., seed 1, pcen frontend, patience 0.2 s"},
                 **{f"stream_pcen16x2_window_ce_test{engine}":
                    "clips + twice the streams, window_ce, 16 ep., pcen frontend"
+                   for engine in ("", "_flite", "_festival")},
+                **{f"stream_pcen16x3_patience0.2_test{engine}": {
+                    "ft16x3s0_window_ce_pcen": "clips + three times the streams, window_ce, "
+                                               "16 ep., pcen frontend, patience 0.2 s",
+                    "ft16x3s1_window_ce_pcen": "clips + three times the streams, window_ce, "
+                                               "16 ep., seed 1, pcen frontend, patience 0.2 s"}
                    for engine in ("", "_flite", "_festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
-             "stream_pcen16x2_window_ce_test_festival"}
+             "stream_pcen16x2_window_ce_test_festival", "stream_pcen16x3_patience0.2_test",
+             "stream_pcen16x3_patience0.2_test_flite", "stream_pcen16x3_patience0.2_test_festival"}
 ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 

@@ -601,7 +601,8 @@ def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory
                                                             refractory, tolerance))
                    for b in budgets}
     metrics = {"threshold": threshold, "refractory": refractory, "patience": patience,
-               "tolerance": tolerance, "streams": len(cands), "keywords": len(events), **at.as_dict(),
+               "tolerance": tolerance, "streams": len(cands), "keywords": len(events),
+               **at.as_dict(),
                "negative_hours": negative_s / 3600.0, "det": streams.det_points(sweep),
                "operating_points": chosen_here}
     if given:
