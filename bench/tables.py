@@ -206,6 +206,17 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                                                "16 ep., pcen frontend, patience 0.2 s",
                     "ft16x3s1_window_ce_pcen": "clips + three times the streams, window_ce, "
                                                "16 ep., seed 1, pcen frontend, patience 0.2 s"},
+                "stream_pcen16x4_window_ce_dev": {
+                    "ft16x4s0_window_ce_pcen":
+                        "clips + four times the streams, window_ce, 16 ep., pcen frontend",
+                    "ft16x4s1_window_ce_pcen":
+                        "clips + four times the streams, window_ce, 16 ep., seed 1, pcen "
+                        "frontend"},
+                "stream_pcen16x4_patience0.2_dev": {
+                    "ft16x4s0_window_ce_pcen": "clips + four times the streams, window_ce, "
+                                               "16 ep., pcen frontend, patience 0.2 s",
+                    "ft16x4s1_window_ce_pcen": "clips + four times the streams, window_ce, "
+                                               "16 ep., seed 1, pcen frontend, patience 0.2 s"},
                 **{f"stream_pcen16x2_window_ce_test{engine}":
                    "clips + twice the streams, window_ce, 16 ep., pcen frontend"
                    for engine in ("", "_flite", "_festival")},
