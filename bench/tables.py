@@ -128,6 +128,12 @@ def _det_miss(det: dict, fa_per_hour: float) -> str:
     return f"{100 * min(ok):.1f}%" if ok else "—"
 
 
+# The runs chosen on dev on 2026-12-07 (three training sets, 0.2 s patience): dev and test files.
+X3_PATIENCE = {"ft16x3s0_window_ce_pcen": "clips + three times the streams, window_ce, 16 ep., "
+                                          "pcen frontend, patience 0.2 s",
+               "ft16x3s1_window_ce_pcen": "clips + three times the streams, window_ce, 16 ep., "
+                                          "seed 1, pcen frontend, patience 0.2 s"}
+
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
 # to `clips` (8 epochs at lr 1e-3, or 16 / 32 ep. at 3e-3); reruns of `clips` are named apart;
 # a file of several runs maps each.
@@ -201,11 +207,7 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                     "ft16x3s1_window_ce_pcen":
                         "clips + three times the streams, window_ce, 16 ep., seed 1, pcen "
                         "frontend"},
-                "stream_pcen16x3_patience0.2_dev": {
-                    "ft16x3s0_window_ce_pcen": "clips + three times the streams, window_ce, "
-                                               "16 ep., pcen frontend, patience 0.2 s",
-                    "ft16x3s1_window_ce_pcen": "clips + three times the streams, window_ce, "
-                                               "16 ep., seed 1, pcen frontend, patience 0.2 s"},
+                "stream_pcen16x3_patience0.2_dev": X3_PATIENCE,
                 "stream_pcen16x4_window_ce_dev": {
                     "ft16x4s0_window_ce_pcen":
                         "clips + four times the streams, window_ce, 16 ep., pcen frontend",
@@ -220,11 +222,7 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 **{f"stream_pcen16x2_window_ce_test{engine}":
                    "clips + twice the streams, window_ce, 16 ep., pcen frontend"
                    for engine in ("", "_flite", "_festival")},
-                **{f"stream_pcen16x3_patience0.2_test{engine}": {
-                    "ft16x3s0_window_ce_pcen": "clips + three times the streams, window_ce, "
-                                               "16 ep., pcen frontend, patience 0.2 s",
-                    "ft16x3s1_window_ce_pcen": "clips + three times the streams, window_ce, "
-                                               "16 ep., seed 1, pcen frontend, patience 0.2 s"}
+                **{f"stream_pcen16x3_patience0.2_test{engine}": X3_PATIENCE
                    for engine in ("", "_flite", "_festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",

@@ -183,15 +183,22 @@ def test_thresholds_file_round_trip_and_errors(tmp_path):
         inf.Detector(LABELS, {"yes": 0.5})
 
 
-def test_cli_eval_writes_thresholds_used_by_detection(tmp_path, capsys):
+def stream_and_run(tmp_path):
+    """An 8 s stream of a small synthetic corpus in tmp_path/streams and an untrained causal kws
+    run; the run's folder."""
     from data_prep import synth_streams
     from run_fixture import make_run
     from sc_fixture import make_corpus
-    from tdnn.cli import main
 
     corpus = make_corpus(tmp_path / "corpus", speakers=4, takes=1)
     synth_streams.build_streams(corpus, tmp_path / "streams", streams=1, seconds=8.0)
-    run_dir = make_run(tmp_path / "run", ["model.preset=kws", "model.causal=true"])
+    return make_run(tmp_path / "run", ["model.preset=kws", "model.causal=true"])
+
+
+def test_cli_eval_writes_thresholds_used_by_detection(tmp_path, capsys):
+    from tdnn.cli import main
+
+    run_dir = stream_and_run(tmp_path)
     out = tmp_path / "dev"
     assert main(["stream", str(run_dir), "--eval", str(tmp_path / "streams"), "--out", str(out),
                  "--fa-per-hour", "2", "--refractory", "0.5"]) == 0
@@ -223,14 +230,9 @@ def test_cli_eval_writes_thresholds_used_by_detection(tmp_path, capsys):
 
 
 def test_cli_patience_is_chosen_with_and_kept_in_the_thresholds_file(tmp_path, capsys):
-    from data_prep import synth_streams
-    from run_fixture import make_run
-    from sc_fixture import make_corpus
     from tdnn.cli import main
 
-    corpus = make_corpus(tmp_path / "corpus", speakers=4, takes=1)
-    synth_streams.build_streams(corpus, tmp_path / "streams", streams=1, seconds=8.0)
-    run_dir = make_run(tmp_path / "run", ["model.preset=kws", "model.causal=true"])
+    run_dir = stream_and_run(tmp_path)
     loaded = load_run(run_dir)
     wav = tmp_path / "streams" / "stream_000.wav"
     times, logits = inf.offline_scores(loaded.model, loaded.frontend,
