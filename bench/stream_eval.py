@@ -22,7 +22,7 @@ import torch
 
 from tdnn.inference import BUDGETS, evaluate_streams
 from tdnn.runs import load_run
-from tdnn.streams import plot_det
+from tdnn.streams import THRESHOLDS, plot_det
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -68,7 +68,10 @@ def main(argv=None) -> int:
     results = {"command": " ".join(["python bench/stream_eval.py", *sys.argv[1:]]),
                "dev": str(args.dev), "test": str(args.test) if args.test else None,
                "test_voices": voices(args.test) if args.test else None,
-               "budgets_fa_per_hour": list(BUDGETS), "patience": args.patience, "runs": {}}
+               "budgets_fa_per_hour": list(BUDGETS), "patience": args.patience,
+               # widest step of the thresholds tried (files without this key: 0.02)
+               "threshold_grid_step": float(round(max(THRESHOLDS[1:] - THRESHOLDS[:-1]), 9)),
+               "runs": {}}
     curves, marks = {}, {}
     print("| run | streams | negative h | keywords | "
           + " | ".join(f"miss / FA/h @ {b:g} FA/h" for b in BUDGETS) + " |")

@@ -291,7 +291,12 @@ def test_cli_stream_eval_writes_metrics_and_det(tmp_path, capsys):
     hits = int(allowed[pairs].sum())
     assert (m["hits"], m["false_alarms"]) == (hits, len(rows) - hits)
     assert m["hours"] == pytest.approx(8 / 3600)
-    assert len(m["det"]["threshold"]) == len(m["det"]["miss_rate"]) > 10
+    det = m["det"]
+    assert len(det["threshold"]) == len(det["miss_rate"]) == len(det["fa_per_hour"]) > 1
+    # one point per distinct (misses, false alarms), thresholds rising
+    assert all(np.diff(det["threshold"]) > 0)
+    points = list(zip(det["miss_rate"], det["fa_per_hour"]))
+    assert all(a != b for a, b in zip(points, points[1:]))
     # a higher threshold never gives more detections of either kind
     assert all(np.diff(m["det"]["fa_per_hour"]) <= 1e-9)
     assert (out / "det.png").is_file() and (out / "detections.csv").is_file()

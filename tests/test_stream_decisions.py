@@ -119,6 +119,27 @@ def test_choose_thresholds_hand_made_scores():
     assert point["per_keyword"]["yes"] == {"hits": 1, "keywords": 2, "false_alarms": 1}
 
 
+def test_default_grid_sets_thresholds_just_above_the_negatives():
+    # the default grid steps by 0.001: 'yes' with no false alarm allowed sits just above its
+    # highest negative (0.95), with one allowed just above the second (0.7); 'no' just above
+    # its only score (0.8), or at the grid's lowest value when that one may stay
+    cands, events = hand_candidates()
+    assert streams.choose_thresholds(cands, events, 3600.0, 0.5) == pytest.approx(
+        {"yes": 0.951, "no": 0.801})
+    assert streams.choose_thresholds(cands, events, 3600.0, 2.0) == pytest.approx(
+        {"yes": 0.701, "no": 0.001})
+
+
+def test_det_points_keep_each_distinct_point_at_its_highest_threshold():
+    # a sweep in grid order (thresholds rising): counts repeat while no score lies between
+    sweep = [(0.1, streams.Score(2, 0, 5, 1.0)), (0.2, streams.Score(2, 0, 5, 1.0)),
+             (0.3, streams.Score(1, 1, 5, 1.0)), (0.4, streams.Score(1, 1, 2, 1.0)),
+             (0.5, streams.Score(1, 1, 2, 1.0)), (0.6, streams.Score(1, 1, 2, 1.0))]
+    assert streams.det_points(sweep) == {"threshold": [0.2, 0.3, 0.6],
+                                         "miss_rate": [0.0, 0.5, 0.5],
+                                         "fa_per_hour": [5.0, 5.0, 2.0]}
+
+
 def test_pooled_thresholds_hand_made_scores():
     cands, events = hand_candidates()
     grid = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
