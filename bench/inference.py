@@ -4,6 +4,7 @@ streaming real-time factor (processing time / audio time) of the chunked detecto
 
     python bench/inference.py [--quick] [--out bench/results/inference.json]
     python bench/inference.py --stream-frontends   # causal kws streaming: log-mel vs pcen
+    python bench/inference.py --stream-widths      # causal pcen streaming: kws vs kws_wide
 
 Every figure includes the frontend (waveform in, logits out). Weights are random: speed does
 not depend on their values. Each figure is the median of `--repeats` timed runs, after warm-up;
@@ -98,25 +99,33 @@ def bench_stream(model, frontend, seconds: float, chunk_ms: float, repeats: int)
             "lookahead_ms": look_ms, "worst_latency_ms": latency}
 
 
-def stream_frontends(seconds: float, repeats: int, out: Path) -> int:
-    """Streaming RTF of the causal kws detector with the log-mel and the pcen frontend, measured
-    side by side in one run (pcen adds a recurrent filter per chunk)."""
-    results = {"command": "python bench/inference.py --stream-frontends", "torch": torch.__version__,
+STREAM_FRONTENDS = {"logmel": ("logmel", "kws"), "pcen": ("pcen", "kws")}
+STREAM_WIDTHS = {"kws": ("pcen", "kws"), "kws_wide": ("pcen", "kws_wide")}
+
+
+def stream_compare(variants: dict[str, tuple[str, str]], seconds: float, repeats: int,
+                   out: Path, command: str) -> int:
+    """Streaming RTF of causal detectors, each (frontend kind, model preset), measured side by
+    side in one run: `--stream-frontends` (log-mel vs pcen, which adds a recurrent filter per
+    chunk) and `--stream-widths` (the 64- vs 128-wide TDNN on pcen)."""
+    results = {"command": command, "torch": torch.__version__,
                "load_average_start": os.getloadavg()[0], "stream_seconds": seconds,
-               "repeats": max(2, repeats // 2), "frontends": {}}
-    for kind in ("logmel", "pcen"):
+               "repeats": max(2, repeats // 2), "params": {}, "frontends": {}}
+    for name, (kind, preset) in variants.items():
         frontend = Frontend(FrontendConfig(kind=kind)).eval()
         torch.manual_seed(0)
-        model = build_model(MODELS["kws-causal"], frontend.dim, N_CLASSES).eval()
-        results["frontends"][kind] = [bench_stream(model, frontend, seconds, chunk_ms,
+        model = build_model(ModelConfig(preset=preset, causal=True), frontend.dim,
+                            N_CLASSES).eval()
+        results["frontends"][name] = [bench_stream(model, frontend, seconds, chunk_ms,
                                                    results["repeats"]) for chunk_ms in (100.0, 250.0)]
+        results["params"][name] = summary(model, frontend.dim)["params"]
     results["load_average_end"] = os.getloadavg()[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print("| frontend | chunk ms | RTF wall | RTF CPU |\n|---|---:|---:|---:|")
-    for kind, rows in results["frontends"].items():
+    print("| variant | chunk ms | RTF wall | RTF CPU |\n|---|---:|---:|---:|")
+    for name, rows in results["frontends"].items():
         for r in rows:
-            print(f"| {kind} | {r['chunk_ms']:.0f} | {r['rtf']:.4f} | {r['cpu_rtf']:.4f} |")
+            print(f"| {name} | {r['chunk_ms']:.0f} | {r['rtf']:.4f} | {r['cpu_rtf']:.4f} |")
     print(f"\nwrote {out}")
     return 0
 
@@ -124,19 +133,23 @@ def stream_frontends(seconds: float, repeats: int, out: Path) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=None,
-                   help="default bench/results/inference.json (with --stream-frontends: "
-                        "bench/results/inference_stream_frontends.json)")
+                   help="default bench/results/inference.json (with --stream-frontends or "
+                        "--stream-widths: bench/results/inference_stream_<frontends|widths>.json)")
     p.add_argument("--batch", type=int, default=64, help="clips per batch for throughput")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per figure (median)")
     p.add_argument("--stream-seconds", type=float, default=30.0, help="audio per streaming run")
     p.add_argument("--quick", action="store_true", help="fewer repeats, shorter audio (smoke run)")
     p.add_argument("--stream-frontends", action="store_true",
                    help="only the causal kws detector's streaming RTF, log-mel vs pcen")
+    p.add_argument("--stream-widths", action="store_true",
+                   help="only the causal pcen detector's streaming RTF, kws vs kws_wide")
     args = p.parse_args(argv)
     results_dir = Path(__file__).parent / "results"
-    if args.stream_frontends:
-        out = args.out or results_dir / "inference_stream_frontends.json"
-        return stream_frontends(args.stream_seconds, args.repeats, out)
+    for flag, variants in (("frontends", STREAM_FRONTENDS), ("widths", STREAM_WIDTHS)):
+        if getattr(args, f"stream_{flag}"):
+            out = args.out or results_dir / f"inference_stream_{flag}.json"
+            return stream_compare(variants, args.stream_seconds, args.repeats, out,
+                                  f"python bench/inference.py --stream-{flag}")
     args.out = args.out or results_dir / "inference.json"
     if args.quick:
         args.repeats, args.stream_seconds, args.batch = 2, 5.0, 16

@@ -210,6 +210,10 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_pcen16x3_patience0.2_dev": X3_PATIENCE,
                 "stream_pcen16x3_patience0.2_grid001_dev": {
                     run: f"{label}, thresholds by 0.001" for run, label in X3_PATIENCE.items()},
+                "stream_pcen16x3wide_patience0.2_dev": {
+                    f"{run}_wide": label.replace("pcen frontend,",
+                                                 "pcen frontend, 128 wide (294k),")
+                    for run, label in X3_PATIENCE.items()},
                 "stream_pcen16x4_window_ce_dev": {
                     "ft16x4s0_window_ce_pcen":
                         "clips + four times the streams, window_ce, 16 ep., pcen frontend",

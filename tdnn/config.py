@@ -353,6 +353,12 @@ def _kws_narrow() -> ModelConfig:
     return _kws(40, "kws_narrow")
 
 
+def _kws_wide() -> ModelConfig:
+    """`kws` with context layers 128 wide (~0.3M parameters on 40 mel bands): the capacity
+    step measured for stream detection (docs/benchmarks.md, "Capacity, again")."""
+    return _kws(128, "kws_wide")
+
+
 def _waibel() -> ModelConfig:
     """Waibel et al. (1989) /b/ /d/ /g/ TDNN: 16 coefficients x 15 frames, 8 units over 3 frames,
     3 units over 5 frames, class scores integrated (averaged) over time; sigmoid, no padding."""
@@ -399,7 +405,7 @@ def _kws_embed() -> ModelConfig:
 
 
 PRESETS = {"kws": _kws, "waibel": _waibel, "kaldi": _kaldi, "cnn2d": _cnn2d,
-           "kws_embed": _kws_embed, "kws_narrow": _kws_narrow}
+           "kws_embed": _kws_embed, "kws_narrow": _kws_narrow, "kws_wide": _kws_wide}
 
 
 def preset_config(name: str) -> ModelConfig:

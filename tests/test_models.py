@@ -132,6 +132,12 @@ def test_compact_presets_fit_the_budget():
                + (40 * 128 + 128 + 256) + (256 * 12 + 12))
     assert narrow["params"] == by_hand == 41_308
     assert narrow["receptive_field_frames"] == 51
+    # kws_wide by hand, the same sum with 128-wide context layers
+    wide = summary(build_model(preset_config("kws_wide"), 40, 12), 40)
+    by_hand = ((40 * 5 * 128 + 128 + 256) + 5 * (128 * 3 * 128 + 128 + 256)
+               + (128 * 128 + 128 + 256) + (256 * 12 + 12))
+    assert wide["params"] == by_hand == 293_516
+    assert wide["receptive_field_frames"] == 51
 
 
 def test_waibel_network_sizes():

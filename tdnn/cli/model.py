@@ -10,7 +10,7 @@ from .. import config
 from ..errors import ConfigError
 
 # The presets of tdnn.models, named here so that `--help` needs no torch (a test keeps them equal).
-PRESET_NAMES = ("kws", "waibel", "kaldi", "cnn2d", "kws_embed", "kws_narrow")
+PRESET_NAMES = ("kws", "waibel", "kaldi", "cnn2d", "kws_embed", "kws_narrow", "kws_wide")
 
 # Input sizes a preset is usually built for: (features per frame, classes).
 PRESET_SHAPES = {"waibel": (16, 3), "kaldi": (40, 39)}
