@@ -5,7 +5,8 @@ non-keyword sentences, with noise and reverberation; each split speaks with its 
     tdnn prepare kws-streams --out streams/dev --voices dev --negative-hours 5
 
 Writes `stream_XXX.wav` (16 kHz), a sidecar `stream_XXX.json` per stream (its settings and
-keyword events: what makes a build resumable), then `reference.csv` (file,label,start,end),
+keyword events: what makes a build resumable; and the spans of the look-alike words eSpeak
+said, to tell what a false alarm fired on), then `reference.csv` (file,label,start,end),
 `manifest.csv` (one row per stream) and the completion marker. A keyword event spans the
 keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase. Test streams may
 speak with Flite or Festival instead (`--voices flite|festival`, `flite_voices`,
@@ -56,6 +57,7 @@ HARD_NEGATIVES = {
 NEGATIVE_WORDS = tuple(w for ws in HARD_NEGATIVES.values() for w in ws)
 SENTENCE_VOCAB = tuple(w for w in SENTENCE_WORDS if w not in WORDS_10)
 NOISE_KINDS = ("white", "pink", "brown", "babble")
+LOOKALIKE_SHARE = 0.3  # of the utterances in every stream (`--lookalike-share`)
 
 
 @dataclass(frozen=True)
@@ -70,15 +72,26 @@ class StreamJob:
     snr_db: tuple[float, float]
     reverb_prob: float
     keyword_clips: str = ""  # a clip corpus whose keywords replace half of eSpeak's (training)
+    lookalike_share: float = LOOKALIKE_SHARE  # share of utterances that are look-alike words
 
 
 def job_record(job: StreamJob) -> dict:
-    """The job as its sidecar records it (no folder; no `keyword_clips` when unused, so builds
-    from before that option still count as done)."""
+    """The job as its sidecar records it (no folder; no `keyword_clips` or `lookalike_share`
+    at their defaults, so builds from before those options still count as done)."""
     record = json.loads(json.dumps(asdict(job) | {"out": None}))
     if not job.keyword_clips:
         del record["keyword_clips"]
+    if job.lookalike_share == LOOKALIKE_SHARE:
+        del record["lookalike_share"]
     return record
+
+
+def utterance_shares(kind: str, lookalike: float) -> dict[str, float]:
+    """Share of each utterance kind in a keyword or negative stream: keywords 0.4 of a keyword
+    stream, `lookalike` look-alike words, keyword-free sentences the rest."""
+    keyword = 0.4 if kind == "keyword" else 0.0
+    shares = {"keyword": keyword, "hard": lookalike, "sentence": 1.0 - keyword - lookalike}
+    return {k: v for k, v in shares.items() if v > 0}
 
 
 def sentence(rng: np.random.Generator) -> str:
@@ -168,12 +181,13 @@ def spliced(text: str, word: str, clip: tuple[str, int, int], speaker,
 
 def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.random.Generator,
                  gap: tuple[float, float] = (0.3, 2.0), clips: dict | None = None
-                 ) -> tuple[np.ndarray, list]:
+                 ) -> tuple[np.ndarray, list, list]:
     """`n` samples of utterances one after another, drawn by `shares` of kind, each by a random
-    speaker at a random level; returns the track and (keyword, start, end) in seconds. With
-    `clips` (`keyword_clips`), half the keywords are another engine's, spliced in."""
+    speaker at a random level; returns the track, (keyword, start, end) in seconds, and the same
+    for the look-alike words eSpeak said (Flite's and Festival's are not marked). With `clips`
+    (`keyword_clips`), half the keywords are another engine's, spliced in."""
     kinds, p = list(shares), np.array(list(shares.values()))
-    track, events = np.zeros(n), []
+    track, events, lookalikes = np.zeros(n), [], []
     t = int(rng.uniform(*gap) * SAMPLE_RATE)
     while True:
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
@@ -184,15 +198,18 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
                 pick = clips[word]
                 wave, span = spliced(text, word, pick[rng.integers(len(pick))], speaker, rng)
             else:
-                wave, span = speak(text, word if kind == "keyword" else None, speaker, rng)
+                marked = kind == "keyword" or (kind == "hard" and not isinstance(
+                    speaker, (flite_voices.FliteSpeaker, festival_voices.FestivalSpeaker)))
+                wave, span = speak(text, word if marked else None, speaker, rng)
         except ValueError:  # keyword not found in Flite's/Festival's timing: another utterance
             continue
         if t + len(wave) > n:
-            return track, events
+            return track, events, lookalikes
         peak = np.max(np.abs(wave)) or 1.0
         track[t:t + len(wave)] += wave / peak * 10 ** (rng.uniform(-12, 0) / 20)
-        if kind == "keyword":
-            events.append((word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE))
+        if span is not None:
+            (events if kind == "keyword" else lookalikes).append(
+                (word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE))
         t += len(wave) + int(rng.uniform(*gap) * SAMPLE_RATE)
 
 
@@ -226,10 +243,9 @@ def render(job: StreamJob) -> dict:
     rng = np.random.default_rng(job.seed)
     speakers = speakers_for(job.voices, job.seed)
     n = int(job.seconds * SAMPLE_RATE)
-    shares = ({"keyword": 0.4, "hard": 0.3, "sentence": 0.3} if job.kind == "keyword"
-              else {"hard": 0.3, "sentence": 0.7})
+    shares = utterance_shares(job.kind, job.lookalike_share)
     clips = keyword_clips(job.keyword_clips) if job.keyword_clips else None
-    speech, events = speech_track(n, shares, speakers, rng, clips=clips)
+    speech, events, lookalikes = speech_track(n, shares, speakers, rng, clips=clips)
     rt60 = float(rng.uniform(0.2, 0.7)) if rng.random() < job.reverb_prob else 0.0
     if rt60:
         speech = reverb(speech, rt60, float(rng.uniform(0, 10)), rng)
@@ -241,7 +257,7 @@ def render(job: StreamJob) -> dict:
     mix *= 0.7 / max(float(np.max(np.abs(mix))), 1e-9)
     corpus.write_wav(Path(job.out) / job.name, mix.astype(np.float32), SAMPLE_RATE)
     side = {"job": job_record(job), "seconds": n / SAMPLE_RATE, "noise": kind,
-            "snr_db": snr, "rt60": rt60, "events": events}
+            "snr_db": snr, "rt60": rt60, "events": events, "lookalikes": lookalikes}
     atomic_write_text(Path(job.out) / sidecar(job.name), json.dumps(side) + "\n", durable=False)
     return side
 
@@ -270,13 +286,14 @@ def sidecar(name: str) -> str:
 def plan(out: Path, voices: str, keyword_streams: int, keyword_seconds: float,
          negative_streams: int, negative_seconds: float, seed: int,
          snr_db: tuple[float, float] = (5.0, 25.0), reverb_prob: float = 0.5,
-         keyword_clips: str = "") -> list[StreamJob]:
+         keyword_clips: str = "", lookalike_share: float = LOOKALIKE_SHARE) -> list[StreamJob]:
     """Every stream of a build: keyword streams first, then negative streams."""
     kinds = ([("keyword", keyword_seconds)] * keyword_streams
              + [("negative", negative_seconds)] * negative_streams)
     return [StreamJob(str(out), f"stream_{i:03d}.wav", kind, float(sec), voices,
                       int(np.random.default_rng([seed, i]).integers(2**31)), tuple(snr_db),
-                      reverb_prob, keyword_clips) for i, (kind, sec) in enumerate(kinds)]
+                      reverb_prob, keyword_clips, lookalike_share)
+            for i, (kind, sec) in enumerate(kinds)]
 
 
 def done(job: StreamJob) -> bool:

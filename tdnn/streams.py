@@ -141,15 +141,15 @@ class Score:
                 "hit_rate": 1.0 - self.miss_rate, "fa_per_hour": self.fa_per_hour}
 
 
-def match(detections: list[Detection], events: list[Event], tolerance: float = 1.0
-          ) -> tuple[int, int]:
-    """(hits, false alarms) of one stream's detections against its events.
+def assign(detections: list[Detection], events: list[Event], tolerance: float = 1.0
+           ) -> tuple[list[bool], list[Detection]]:
+    """Which of one stream's events are hit, and the detections that hit none (false alarms).
 
     Detections are taken in time order; each takes the earliest-starting unhit event of its
     label whose window `[start, end + tolerance]` contains it."""
     hit = [False] * len(events)
     order = sorted(range(len(events)), key=lambda i: events[i].start)
-    false_alarms = 0
+    false_alarms = []
     for d in sorted(detections, key=lambda d: d.time):
         for i in order:
             e = events[i]
@@ -157,8 +157,15 @@ def match(detections: list[Detection], events: list[Event], tolerance: float = 1
                 hit[i] = True
                 break
         else:
-            false_alarms += 1
-    return sum(hit), false_alarms
+            false_alarms.append(d)
+    return hit, false_alarms
+
+
+def match(detections: list[Detection], events: list[Event], tolerance: float = 1.0
+          ) -> tuple[int, int]:
+    """(hits, false alarms) of one stream's detections against its events (`assign`)."""
+    hit, false_alarms = assign(detections, events, tolerance)
+    return sum(hit), len(false_alarms)
 
 
 def events_by_file(events: list[Event]) -> dict[str, list[Event]]:

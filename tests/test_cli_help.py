@@ -38,5 +38,9 @@ def test_help_and_argument_errors_import_nothing_heavy(argv):
 
 
 def test_names_spelled_out_for_the_parsers_match_the_library():
+    from data_prep.kws_streams import LOOKALIKE_SHARE
+    from tdnn.cli import build_parser
     assert PRESET_NAMES == tuple(PRESETS)
     assert SPLITS == tuple(sc.SPLITS)
+    args = build_parser().parse_args(["prepare", "kws-streams", "--out", "x"])
+    assert args.lookalike_share == LOOKALIKE_SHARE

@@ -72,6 +72,18 @@ def test_build_streams_resume_and_refusals(tmp_path, capsys):
     for e in events:
         assert 0 < e.start < e.end <= 30
         assert np.sqrt(np.mean(wave[int(e.start * 16000):int(e.end * 16000)] ** 2)) > 10 * floor
+    # the sidecars mark the look-alike words, where they are loud, apart from every keyword
+    marked = 0
+    for name, n in (("stream_000", 30), ("stream_001", 9)):
+        side = json.loads((out / f"{name}.json").read_text())
+        said = audio.load(out / f"{name}.wav")
+        quiet = np.sqrt(np.mean(said[:1600] ** 2))
+        for word, start, end in side["lookalikes"]:
+            assert word in kws_streams.NEGATIVE_WORDS and 0 < start < end <= n
+            assert np.sqrt(np.mean(said[int(start * 16000):int(end * 16000)] ** 2)) > 10 * quiet
+            assert all(end <= a or start >= b for _, a, b in side["events"])
+            marked += 1
+    assert marked >= 2
     assert (out / ".tdnn-complete").is_file()
     # run again: nothing left to render, files untouched
     stamp = (out / "stream_000.wav").stat().st_mtime_ns
@@ -198,3 +210,28 @@ def test_keyword_clips_refused_outside_training_streams(tmp_path, capsys):
     assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "train",
                  "--keyword-clips", str(tmp_path / "none")]) == 2
     assert "--keyword-clips" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_lookalike_share_sets_the_utterance_mix_and_is_recorded_only_when_changed(tmp_path,
+                                                                                   capsys):
+    # by hand: keywords keep 0.4 of a keyword stream, sentences take what the look-alikes leave
+    assert kws_streams.utterance_shares("keyword", 0.3) == {"keyword": 0.4, "hard": 0.3,
+                                                            "sentence": 0.3}
+    assert kws_streams.utterance_shares("negative", 0.3) == {"hard": 0.3, "sentence": 0.7}
+    assert kws_streams.utterance_shares("negative", 0.5) == {"hard": 0.5, "sentence": 0.5}
+    assert kws_streams.utterance_shares("keyword", 0.6) == pytest.approx({"keyword": 0.4,
+                                                                          "hard": 0.6})
+    out = tmp_path / "s"
+    for share in ("0", "0.7"):
+        assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "train",
+                     "--lookalike-share", share]) == 2
+        assert "--lookalike-share" in capsys.readouterr().err and not out.exists()
+    opts = ["prepare", "kws-streams", "--voices", "train", "--keyword-streams", "0",
+            "--negative-hours", "0.005", "--negative-seconds", "18", "--jobs", "1", "--quiet",
+            "--snr", "40", "40", "--reverb-prob", "0"]
+    assert main(opts + ["--out", str(tmp_path / "default")]) == 0
+    assert main(opts + ["--out", str(tmp_path / "more"), "--lookalike-share", "0.6"]) == 0
+    default = json.loads((tmp_path / "default" / "stream_000.json").read_text())
+    more = json.loads((tmp_path / "more" / "stream_000.json").read_text())
+    assert "lookalike_share" not in default["job"] and more["job"]["lookalike_share"] == 0.6
+    assert len(more["lookalikes"]) > len(default["lookalikes"])

@@ -198,6 +198,10 @@ def test_match_and_score_hand_counted():
     assert (s.hits, s.misses, s.false_alarms) == (2, 2, 3)
     assert s.miss_rate == 0.5 and s.fa_per_hour == pytest.approx(6.0)
     assert streams.match([Detection(0.9, "yes", 1.0)], events[:1]) == (0, 1)  # before start
+    # the same, detection by detection: which events are hit, which detections are false alarms
+    a_events = [e for e in events if e.file == "a.wav"]
+    assert streams.assign(dets["a.wav"], a_events) == ([True, False, False],
+                                                       dets["a.wav"][1:])
 
 
 def test_reference_round_trip_and_det_plot(tmp_path):

@@ -59,6 +59,10 @@ def register(sub) -> None:
                    help="with --voices train: a `tdnn prepare tts-commands` corpus (Kokoro, "
                         "Piper); half the keywords are its training clips' words spliced "
                         "between eSpeak's carrier words, so stream training hears more engines")
+    p.add_argument("--lookalike-share", type=float, default=0.3, metavar="SHARE",
+                   help="share of the utterances that are look-alike or partial words, in "
+                        "keyword streams (beside 0.4 keywords) and negative streams; the rest "
+                        "are keyword-free sentences")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed = same streams")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="worker processes (one stream each)")
@@ -113,6 +117,9 @@ def check(args) -> None:
         raise UserError(f"--reverb-prob {args.reverb_prob}: use a share in [0, 1]")
     if args.snr[0] > args.snr[1]:
         raise UserError(f"--snr {args.snr[0]} {args.snr[1]}: MIN must not exceed MAX")
+    if not 0 < args.lookalike_share <= 0.6:
+        raise UserError(f"--lookalike-share {args.lookalike_share}: use a share in (0, 0.6] "
+                        "(keywords take 0.4 of a keyword stream)")
     if args.keyword_clips is not None:
         from data_prep.kws_streams import keyword_clips
         if args.voices != "train":
@@ -167,10 +174,12 @@ def run(args) -> int:
     clips = str(args.keyword_clips.resolve()) if args.keyword_clips else ""
     if clips:
         settings["keyword_clips"] = clips
+    if args.lookalike_share != kws_streams.LOOKALIKE_SHARE:
+        settings["lookalike_share"] = args.lookalike_share
     claim(args.out, settings)
     jobs = kws_streams.plan(args.out, args.voices, args.keyword_streams, args.keyword_seconds,
                             negative, args.negative_seconds, args.seed, tuple(args.snr),
-                            args.reverb_prob, clips)
+                            args.reverb_prob, clips, args.lookalike_share)
     t0 = time.time()
     summary = kws_streams.build(args.out, jobs, args.jobs, progress=not args.quiet)
     return report_build("kws-streams", args.out, summary, time.time() - t0)
