@@ -214,6 +214,11 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                     f"{run}_wide": label.replace("pcen frontend,",
                                                  "pcen frontend, 128 wide (294k),")
                     for run, label in X3_PATIENCE.items()},
+                "stream_pcen16x3la_patience0.2_dev": {
+                    f"ft16x3las{seed}_window_ce_pcen": label.replace(
+                        "three times the streams", "three times the streams (third with "
+                        "look-alike share 0.5)")
+                    for seed, label in enumerate(X3_PATIENCE.values())},
                 "stream_pcen16x4_window_ce_dev": {
                     "ft16x4s0_window_ce_pcen":
                         "clips + four times the streams, window_ce, 16 ep., pcen frontend",
