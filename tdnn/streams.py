@@ -142,19 +142,20 @@ class Score:
 
 
 def assign(detections: list[Detection], events: list[Event], tolerance: float = 1.0
-           ) -> tuple[list[bool], list[Detection]]:
-    """Which of one stream's events are hit, and the detections that hit none (false alarms).
+           ) -> tuple[list[Detection | None], list[Detection]]:
+    """The detection that hits each of one stream's events (None: missed), and the detections
+    that hit none (false alarms).
 
     Detections are taken in time order; each takes the earliest-starting unhit event of its
     label whose window `[start, end + tolerance]` contains it."""
-    hit = [False] * len(events)
+    hit: list[Detection | None] = [None] * len(events)
     order = sorted(range(len(events)), key=lambda i: events[i].start)
     false_alarms = []
     for d in sorted(detections, key=lambda d: d.time):
         for i in order:
             e = events[i]
-            if not hit[i] and e.label == d.label and e.start <= d.time <= e.end + tolerance:
-                hit[i] = True
+            if hit[i] is None and e.label == d.label and e.start <= d.time <= e.end + tolerance:
+                hit[i] = d
                 break
         else:
             false_alarms.append(d)
@@ -165,7 +166,18 @@ def match(detections: list[Detection], events: list[Event], tolerance: float = 1
           ) -> tuple[int, int]:
     """(hits, false alarms) of one stream's detections against its events (`assign`)."""
     hit, false_alarms = assign(detections, events, tolerance)
-    return sum(hit), len(false_alarms)
+    return sum(d is not None for d in hit), len(false_alarms)
+
+
+def latencies(detections: dict[str, list[Detection]], events: list[Event],
+              tolerance: float = 1.0) -> list[float]:
+    """Seconds from each hit keyword's end to the detection that hits it (negative: before its
+    end), over streams keyed by file name: how long a user waits for the spotter."""
+    out = []
+    for name, own in sorted(events_by_file(events).items()):
+        hit, _ = assign(detections.get(name, []), own, tolerance)
+        out += [d.time - e.end for d, e in zip(hit, own) if d is not None]
+    return out
 
 
 def events_by_file(events: list[Event]) -> dict[str, list[Event]]:
@@ -281,11 +293,12 @@ def operating_point(detections: dict[str, list[Detection]], events: list[Event],
                     negative_s: float, tolerance: float = 1.0, confidence: float = 0.95) -> dict:
     """Misses and false alarms of one set of detections, with intervals: miss rate
     (Clopper-Pearson over keywords, and a bootstrap over streams) and false alarms per hour of
-    negative audio (exact Poisson)."""
+    negative audio (exact Poisson); the median and 90th percentile of the hits' latency."""
     s = score(detections, events, negative_s, tolerance)
     n = s.hits + s.misses
     hours = negative_s / 3600.0
     per = count_by_label(detections, events, tolerance)
+    wait = latencies(detections, events, tolerance)
     return {"keywords": n, "misses": s.misses, "miss_rate": s.miss_rate,
             "miss_ci": list(clopper_pearson(s.misses, n, confidence)),
             "miss_ci_streams": list(stream_bootstrap(
@@ -293,6 +306,8 @@ def operating_point(detections: dict[str, list[Detection]], events: list[Event],
             "false_alarms": s.false_alarms, "negative_hours": hours,
             "fa_per_hour": s.false_alarms / hours if hours else 0.0,
             "fa_per_hour_ci": list(poisson_rate(s.false_alarms, hours, confidence)),
+            "latency_s": ({"median": float(np.median(wait)),
+                           "p90": float(np.percentile(wait, 90))} if wait else None),
             "per_keyword": {lab: {"hits": h, "keywords": e, "false_alarms": f}
                             for lab, (h, e, f) in per.items()}}
 

@@ -200,8 +200,13 @@ def test_match_and_score_hand_counted():
     assert streams.match([Detection(0.9, "yes", 1.0)], events[:1]) == (0, 1)  # before start
     # the same, detection by detection: which events are hit, which detections are false alarms
     a_events = [e for e in events if e.file == "a.wav"]
-    assert streams.assign(dets["a.wav"], a_events) == ([True, False, False],
+    assert streams.assign(dets["a.wav"], a_events) == ([dets["a.wav"][0], None, None],
                                                        dets["a.wav"][1:])
+    # the hits come 1.8 - 1.5 s after their keyword's end, and 2.1 - 2.5 s (before it)
+    assert streams.latencies(dets, events) == pytest.approx([0.3, -0.4])
+    point = streams.operating_point(dets, events, negative_s=1800)
+    assert point["latency_s"]["median"] == pytest.approx(-0.05)
+    assert point["latency_s"]["p90"] == pytest.approx(-0.4 + 0.9 * 0.7)  # numpy's linear rule
 
 
 def test_reference_round_trip_and_det_plot(tmp_path):

@@ -218,13 +218,16 @@ def evaluate(loaded, args) -> int:
 
 
 def describe(budget: str, p: dict) -> str:
-    """One line for an operating point: misses (95% intervals over keywords and over streams)
-    and false alarms with their 95% interval."""
+    """One line for an operating point: misses (95% intervals over keywords and over streams),
+    false alarms with their 95% interval, and how late the hits come."""
     lo, hi = p["miss_ci"]
     slo, shi = p["miss_ci_streams"]
     flo, fhi = p["fa_per_hour_ci"]
+    wait = p["latency_s"]
+    late = (f", hits {wait['median']:.2f} s after the keyword's end (90%: within "
+            f"{wait['p90']:.2f} s)" if wait else "")
     return (f"budget {budget} FA/h: misses {p['misses']}/{p['keywords']} = "
             f"{100 * p['miss_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] "
             f"(over streams [{100 * slo:.1f}, {100 * shi:.1f}]), false alarms "
             f"{p['false_alarms']} = {p['fa_per_hour']:.2f}/h [{flo:.2f}, {fhi:.2f}] over "
-            f"{p['negative_hours']:.2f} h")
+            f"{p['negative_hours']:.2f} h{late}")
