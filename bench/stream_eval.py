@@ -7,7 +7,9 @@ audio with exact Poisson intervals, and one DET plot (operating points marked).
     tdnn prepare kws-streams --out TEST --voices test --seed 1
     python bench/stream_eval.py --dev DEV --test TEST RUN [RUN ...]
 
-Writes bench/results/stream.json and bench/results/stream_det.png (see --out, --plot).
+Writes bench/results/stream.json and its DET plot beside it, stream_det.png (--out; --plot
+puts the plot elsewhere; by default it is named after --out, so a run never overwrites the
+plot of another file).
 """
 
 from __future__ import annotations
@@ -62,8 +64,10 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=float, default=0.0,
                    help="seconds a keyword must hold its threshold before it fires")
     p.add_argument("--out", type=Path, default=RESULTS / "stream.json")
-    p.add_argument("--plot", type=Path, default=RESULTS / "stream_det.png")
+    p.add_argument("--plot", type=Path, default=None, help="DET plot (default: OUT_det.png, "
+                   "beside --out, with .json dropped)")
     args = p.parse_args(argv)
+    args.plot = args.plot or args.out.with_name(args.out.stem + "_det.png")
     torch.set_num_threads(1)
     results = {"command": " ".join(["python bench/stream_eval.py", *sys.argv[1:]]),
                "dev": str(args.dev), "test": str(args.test) if args.test else None,
