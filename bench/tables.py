@@ -134,6 +134,14 @@ X3_PATIENCE = {"ft16x3s0_window_ce_pcen": "clips + three times the streams, wind
                "ft16x3s1_window_ce_pcen": "clips + three times the streams, window_ce, 16 ep., "
                                           "seed 1, pcen frontend, patience 0.2 s"}
 
+
+def _fire(at: str, span: str) -> dict:
+    """Labels of the X3_PATIENCE runs retrained with `data.fire` = span (ft16x3f<at>s<seed>)."""
+    return {f"ft16x3f{at}s{seed}_window_ce_pcen": label.replace(
+                "window_ce,", f"window_ce firing {span} s after the keyword,")
+            for seed, label in enumerate(X3_PATIENCE.values())}
+
+
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
 # to `clips` (8 epochs at lr 1e-3, or 16 / 32 ep. at 3e-3); reruns of `clips` are named apart;
 # a file of several runs maps each.
@@ -219,6 +227,8 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                         "three times the streams", "three times the streams (third with "
                         "look-alike share 0.5)")
                     for seed, label in enumerate(X3_PATIENCE.values())},
+                **{f"stream_pcen16x3f{at}_patience0.2_dev": _fire(at, span)
+                   for at, span in (("15", "0.15-0.65"), ("30", "0.3-0.8"))},
                 "stream_pcen16x4_window_ce_dev": {
                     "ft16x4s0_window_ce_pcen":
                         "clips + four times the streams, window_ce, 16 ep., pcen frontend",
@@ -234,12 +244,15 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                    "clips + twice the streams, window_ce, 16 ep., pcen frontend"
                    for engine in ("", "_flite", "_festival")},
                 **{f"stream_pcen16x3_patience0.2_test{engine}": X3_PATIENCE
-                   for engine in ("", "_flite", "_festival")}}
+                   for engine in ("", "_flite", "_festival")},
+                **{f"stream_pcen16x3f15_patience0.2_test{engine}": _fire("15", "0.15-0.65")
+                   for engine in ("", "_flite")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
              "stream_pcen16x2_window_ce_test_festival", "stream_pcen16x3_patience0.2_test",
-             "stream_pcen16x3_patience0.2_test_flite", "stream_pcen16x3_patience0.2_test_festival"}
+             "stream_pcen16x3_patience0.2_test_flite", "stream_pcen16x3_patience0.2_test_festival",
+             "stream_pcen16x3f15_patience0.2_test", "stream_pcen16x3f15_patience0.2_test_flite"}
 ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 

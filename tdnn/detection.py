@@ -40,7 +40,6 @@ from .train_data import IGNORE, FeatureData
 
 log = logging.getLogger("tdnn.train")
 NEG = -1  # frame target: no keyword may fire in this window
-FIRE = (-0.05, 0.5)  # seconds after a keyword's end where its detection is wanted
 HIT = 1.0  # seconds after its end that a detection still hits it (tdnn.streams tolerance)
 SEGMENT = (0.25, 0.15)  # random extra seconds before / after a keyword's training segment
 CHUNK_S = 5.0  # streams are cut into chunks of this many seconds; crops are drawn from them
@@ -102,16 +101,17 @@ def detection_loss(kind: str, logits: Tensor, targets: Tensor, keywords: list[in
     return loss, int((right & counted).sum()), int(counted.sum())
 
 
-def frame_targets(n_frames: int, events: list, labels: list[str], frame_s: float) -> np.ndarray:
+def frame_targets(n_frames: int, events: list, labels: list[str], frame_s: float,
+                  fire: tuple[float, float]) -> np.ndarray:
     """Targets of a stream's frames (frame t is the window ending at t * frame_s seconds):
     NEG everywhere, IGNORE from each keyword's start to HIT s after its end, its index from
-    FIRE[0] to FIRE[1] s after its end."""
+    fire[0] to fire[1] s after its end."""
     t = np.full(n_frames, NEG, dtype=np.int64)
     idx = lambda s: int(np.clip(round(s / frame_s), 0, n_frames))  # noqa: E731
     for e in events:
         t[idx(e.start):idx(e.end + HIT)] = IGNORE
     for e in events:
-        t[idx(e.end + FIRE[0]):idx(e.end + FIRE[1])] = labels.index(e.label)
+        t[idx(e.end + fire[0]):idx(e.end + fire[1])] = labels.index(e.label)
     return t
 
 
@@ -166,16 +166,17 @@ def mine(data: StreamData, model, copies: int) -> int:
     return len(found)
 
 
-def stream_data(folders: list[str], frontend, labels: list[str], window: int, seed: int
-                ) -> StreamData:
+def stream_data(folders: list[str], frontend, labels: list[str], window: int, seed: int,
+                fire: tuple[float, float]) -> StreamData:
     """StreamData from stream folders (WAV files + reference.csv), features by `frontend`
-    (no per-utterance normalisation: a stream has no utterance)."""
+    (no per-utterance normalisation: a stream has no utterance); keywords fire from fire[0] to
+    fire[1] s after their end (`frame_targets`)."""
     if frontend.cfg.normalize != "none":
         raise ConfigError("option 'frontend.normalize': detection losses train a streaming "
                           "model; use frontend.normalize=none")
     rng = np.random.default_rng(seed)
     frame_s = frontend.hop_length / frontend.cfg.sample_rate
-    pre, post = (window - 1) * frame_s - FIRE[0], FIRE[1]
+    pre, post = (window - 1) * frame_s - fire[0], fire[1]
     xs, ys, chunks, n_kw, longest = [], [], [], 0, window + 50
     for folder in map(Path, folders):
         events = read_reference(folder / REFERENCE)
@@ -188,7 +189,7 @@ def stream_data(folders: list[str], frontend, labels: list[str], window: int, se
             with torch.no_grad():
                 feats = frontend(torch.from_numpy(wave)[None])[0]
             own = [e for e in events if e.file == name]
-            target = torch.from_numpy(frame_targets(feats.shape[-1], own, labels, frame_s))
+            target = torch.from_numpy(frame_targets(feats.shape[-1], own, labels, frame_s, fire))
             for e in own:
                 a = round((e.end - pre - rng.uniform(0, SEGMENT[0])) / frame_s)
                 b = round((e.end + post + rng.uniform(0, SEGMENT[1])) / frame_s)

@@ -118,6 +118,10 @@ def check_corpus(cfg: TrainConfig) -> None:
         bad("data.root", "no corpus given; set data.root=DIR (a Speech Commands-layout folder)")
     if cfg.data.hard_negatives < 0:
         bad("data.hard_negatives", "must be >= 0 (copies of each mined false alarm)")
+    clip_s, (first, last) = cfg.data.clip_samples / cfg.frontend.sample_rate, cfg.data.fire
+    if not -clip_s < first < last <= detection.HIT:
+        bad("data.fire", f"needs -{clip_s:g} < start < end <= {detection.HIT:g} seconds after "
+            f"a keyword's end (the window's length, the hit tolerance), got {[first, last]}")
     if cfg.data.hard_negatives and not (cfg.data.train_streams and cfg.init):
         bad("data.hard_negatives", "mines the false alarms of the init run on data.train_streams; "
             "set both (init=RUN) or drop it")
@@ -231,7 +235,8 @@ def training_data(cfg: TrainConfig):
                           "decimation (model.causal=true, every stride 1)")
     width = frontend.num_frames(cfg.data.clip_samples)
     return detection.stream_data(cfg.data.train_streams, frontend,
-                                 sc.labels_for_task(cfg.data.task), width, cfg.seed)
+                                 sc.labels_for_task(cfg.data.task), width, cfg.seed,
+                                 cfg.data.fire)
 
 
 def start_from(model: torch.nn.Module, labels: list[str], run_dir: str) -> None:

@@ -66,12 +66,16 @@ def test_window_ce_reads_negatives_as_unknown_and_skips_short_windows():
 
 def test_frame_targets_mark_fire_ignore_and_negative():
     labels = ["_silence_", "_unknown_", "yes"]
-    t = detection.frame_targets(300, [Event("a.wav", "yes", 1.0, 1.4)], labels, 0.01)
+    events = [Event("a.wav", "yes", 1.0, 1.4)]
+    t = detection.frame_targets(300, events, labels, 0.01, (-0.05, 0.5))
     assert (t[:100] == NEG).all()                       # before the keyword
     assert (t[100:135] == IGNORE).all()                 # while it is spoken
     assert (t[135:190] == 2).all()                      # 0.05 s before its end to 0.5 s after
     assert (t[190:240] == IGNORE).all()                 # a late detection still hits it
     assert (t[240:] == NEG).all()
+    late = detection.frame_targets(300, events, labels, 0.01, (0.15, 0.6))
+    assert (late[100:155] == IGNORE).all() and (late[155:200] == 2).all()
+    assert (late[200:240] == IGNORE).all() and (late[240:] == NEG).all()
 
 
 def test_stream_run_trains_and_rejects_mixed_options(tmp_path):
@@ -133,3 +137,11 @@ def test_hard_negatives_need_streams_and_an_init_run(tmp_path):
                                                       hard_negatives=2))
     with pytest.raises(ConfigError, match="hard_negatives"):
         train(cfg, tmp_path / "run")
+
+
+@pytest.mark.parametrize("fire", [(0.5, 0.2), (-1.5, 0.5), (0.1, 1.5)])
+def test_fire_span_must_lie_in_the_window_and_the_hit_tolerance(tmp_path, fire):
+    cfg = TrainConfig(loss="window_ce", data=DataConfig(train_streams=[str(tmp_path)], fire=fire))
+    with pytest.raises(ConfigError, match="data.fire"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
