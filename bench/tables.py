@@ -246,7 +246,14 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 **{f"stream_pcen16x3_patience0.2_test{engine}": X3_PATIENCE
                    for engine in ("", "_flite", "_festival")},
                 **{f"stream_pcen16x3f15_patience0.2_test{engine}": _fire("15", "0.15-0.65")
-                   for engine in ("", "_flite")}}
+                   for engine in ("", "_flite")},
+                # Both fire spans retrained side by side from rebuilt data (same commands, seeds)
+                "stream_pcen16x3_patience0.2_rebuilt_dev": {
+                    f"{run}_rebuilt": label.replace("window_ce,", "window_ce firing -0.05-0.5 s "
+                                                    "after the keyword,") + ", rebuilt"
+                    for run, label in X3_PATIENCE.items()},
+                "stream_pcen16x3f15_patience0.2_test_festival": {
+                    run: f"{label}, rebuilt" for run, label in _fire("15", "0.15-0.65").items()}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
