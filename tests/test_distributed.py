@@ -89,6 +89,7 @@ WORKER = textwrap.dedent("""
                              "idx": idx, "sums": sums, "x": x.tolist()})
     if info.is_main:
         (out / "result.json").write_text(json.dumps({"rows": rows, "grads": grads}))
+    del model  # as in training: DDP holds the group; leave it before the group is destroyed
     D.cleanup()
 """)
 
