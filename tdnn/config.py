@@ -524,6 +524,8 @@ class TrainConfig:
     batch_size: int = 64
     eval_batch_size: int = 256
     patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
+    keep_epochs: int = 0  # also keep the model of each of the last N epochs, epoch_NNN.pt, for
+    #                       `tdnn average` (as wekws averages its last epochs)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True  # mixed precision, used on GPU only
     threads: int = 2  # torch CPU threads

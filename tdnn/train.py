@@ -3,7 +3,8 @@
 `fit(model, data, cfg, out_dir)` is the loop, in plain sight: AdamW with warm-up + cosine (or
 torch's one-cycle) learning rates, cross-entropy (label smoothing; frames labelled IGNORE do not
 count), gradient clipping, SpecAugment on the frames, early stopping on validation accuracy, the
-best model kept as `model.pt`, DDP under torchrun. `data` (see `tdnn.train_data`) gives the
+best model kept as `model.pt` (and, with `keep_epochs`, the last epochs' models for
+`tdnn average`), DDP under torchrun. `data` (see `tdnn.train_data`) gives the
 batches: waveform clips augmented per clip and turned into frames by the frontend, or features
 held in memory. Every random draw is a function of (seed, epoch, item) or of a generator whose
 state is saved, and the state at each epoch end is saved in `last.pt`, so a resumed run repeats
@@ -71,6 +72,8 @@ def check_config(cfg: TrainConfig) -> None:
         bad("batch_size", "batch sizes must be >= 1")
     if cfg.patience < 0:
         bad("patience", "must be >= 0 (0 turns early stopping off)")
+    if not 0 <= cfg.keep_epochs <= cfg.epochs:
+        bad("keep_epochs", f"must be in 0..epochs ({cfg.epochs}), got {cfg.keep_epochs}")
     if cfg.threads < 1:
         bad("threads", "must be >= 1")
     if cfg.device == "cuda" and not torch.cuda.is_available():
@@ -253,8 +256,8 @@ def fit(model: torch.nn.Module, data, cfg: TrainConfig, out_dir: str | Path | No
     """Train `model` in place on `data` (a `ClipData` or `FeatureData`) and return the metrics.
 
     With `out_dir` the run folder is written (config.yaml, model.pt, last.pt, metrics.json,
-    train.log, curves.png) and `resume=True` continues it; without, nothing is written and the
-    model ends as the last epoch left it.
+    train.log, curves.png, epoch_NNN.pt with keep_epochs) and `resume=True` continues it;
+    without, nothing is written and the model ends as the last epoch left it.
     """
     check_config(cfg)
     if out_dir is None:
@@ -296,7 +299,7 @@ def run_folder(cfg: TrainConfig, out_dir: str | Path, resume: bool):
 
 # Options a resumed run may change: they do not change what the saved model is.
 RESUME_MAY_CHANGE = {"epochs", "progress", "threads", "device", "amp", "eval_batch_size",
-                     "patience", "data.workers", "data.cache_dir", "data.root"}
+                     "patience", "keep_epochs", "data.workers", "data.cache_dir", "data.root"}
 LAST_KEYS = ("model", "optimizer", "scaler", "state")
 
 
@@ -441,11 +444,13 @@ def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_s
                              "val_loss": row["val_loss"]}
             state["bad_epochs"] = 0
             if main:
-                save_checkpoint({"state_dict": model.state_dict(),
-                                 "config": config_mod.to_dict(cfg), "labels": data.labels,
-                                 "epoch": row["epoch"]}, out_dir / BEST)
+                save_checkpoint(model_checkpoint(model, cfg, data.labels, row["epoch"]),
+                                out_dir / BEST)
         else:
             state["bad_epochs"] += 1
+        if main and epoch >= cfg.epochs - cfg.keep_epochs:
+            save_checkpoint(model_checkpoint(model, cfg, data.labels, row["epoch"]),
+                            out_dir / epoch_file(row["epoch"]))
         state["epoch"] = epoch + 1
         if main:
             save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -457,6 +462,17 @@ def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_s
     if main:
         plots.training_curves(state["history"], out_dir / "curves.png", title=str(out_dir.name))
     return _write_metrics(out_dir, state, n_params, steps_per_epoch, main)
+
+
+def model_checkpoint(model, cfg: TrainConfig, labels: list[str], epoch: int) -> dict:
+    """What model.pt (and each kept epoch_NNN.pt) holds: weights, resolved config, labels."""
+    return {"state_dict": model.state_dict(), "config": config_mod.to_dict(cfg),
+            "labels": labels, "epoch": epoch}
+
+
+def epoch_file(epoch: int) -> str:
+    """The name of the model checkpoint kept for `epoch` (1-based) by `keep_epochs`."""
+    return f"epoch_{epoch:03d}.pt"
 
 
 def _fmt(x: float | None) -> str:

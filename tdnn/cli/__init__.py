@@ -15,7 +15,7 @@ from ..atomic import printable
 from ..errors import UserError
 
 # Subcommand modules, in the order `tdnn --help` lists them.
-COMMANDS = ["features", "prepare", "train", "evaluate", "predict", "stream", "export",
+COMMANDS = ["features", "prepare", "train", "average", "evaluate", "predict", "stream", "export",
             "ablate", "recipe", "model"]
 
 
