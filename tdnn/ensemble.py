@@ -6,6 +6,8 @@ folder (`tdnn.runs.load_run`); the score of each class is the weighted mean of t
 log-probabilities (a weighted geometric mean of their probabilities, renormalised). The members
 must share labels, clip length and sample rate; their frontends may differ (speech_embedding
 and log-mel), which is why the ensemble takes the waveform itself.
+`tdnn stream` scores an ensemble member by member and combines each frame the same way
+(`tdnn.inference.EnsembleScorer`), so there the members must also score at the same times.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import log_softmax
 from torch import Tensor, nn
 
 from . import audio
@@ -437,6 +438,58 @@ def stream_scores(model: nn.Module, frontend: nn.Module, wave: np.ndarray, clip_
     return times, logits
 
 
+class EnsembleScorer:
+    """`StreamScorer` for an ensemble run (`tdnn.ensemble`): each member scores the stream and
+    each frame's score is the weighted sum of their log-softmax outputs, as `LogProbAverage`
+    gives for a clip (its softmax is the renormalised weighted geometric mean). The members
+    must score at the same times (one frame rate and look-ahead), else UserError."""
+
+    def __init__(self, run):
+        self.scorers = [StreamScorer(m.model, m.frontend, m.clip_samples) for m in run.members]
+        self.paths = [m.path for m in run.members]
+        self.weights = run.model.weights
+
+    def push(self, samples: np.ndarray, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Feed samples to every member; times [n] and combined scores [n, C] of new frames."""
+        return combine_scores([s.push(samples, final) for s in self.scorers], self.weights,
+                              self.paths)
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        """End of stream for every member."""
+        return self.push(np.zeros(0, dtype=np.float32), final=True)
+
+
+def run_scorer(run) -> "StreamScorer | EnsembleScorer":
+    """The chunked scorer of a loaded run: its own, or for an ensemble its members' combined."""
+    if run.members:
+        return EnsembleScorer(run)
+    return StreamScorer(run.model, run.frontend, run.clip_samples)
+
+
+def combine_scores(parts: list, weights: list[float], paths: list) -> tuple[np.ndarray, np.ndarray]:
+    """(times, weighted sum of log-softmax logits) of the members' (times, logits), which must
+    hold the same times (UserError naming the member that differs)."""
+    times = parts[0][0]
+    for path, (t, _) in zip(paths[1:], parts[1:]):
+        if len(t) != len(times) or not np.allclose(t, times):
+            raise UserError(f"{path}: scores a stream at other times than {paths[0]} (another "
+                            "frame rate or look-ahead); a stream ensemble needs members of one "
+                            "frontend and model shape")
+    if not len(times):
+        return parts[0]
+    return times, sum(w * log_softmax(logits, axis=-1) for w, (_, logits) in zip(weights, parts))
+
+
+def run_scores(run, wave: np.ndarray, windowed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of a whole stream by `run`: `offline_scores` (or `window_scores`), and for an
+    ensemble run its members' combined as `EnsembleScorer` combines them."""
+    scorer = window_scores if windowed else offline_scores
+    if not run.members:
+        return scorer(run.model, run.frontend, wave, run.clip_samples)
+    parts = [scorer(m.model, m.frontend, wave, m.clip_samples) for m in run.members]
+    return combine_scores(parts, run.model.weights, [m.path for m in run.members])
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of numpy logits."""
     z = logits - logits.max(axis=-1, keepdims=True)
@@ -552,20 +605,21 @@ def stream_tracks(run, folder: str | Path, windowed: bool = False, patience: flo
     """Score every stream of `folder` (its reference.csv and stream WAVs): the reference events,
     each stream's keyword candidates (`streams.keyword_candidates`, after `patience` seconds of
     `Patience`) and its length in seconds. Scores come from `offline_scores`, which equal the
-    chunked ones (or, with `windowed`, from the `window_scores` baseline)."""
+    chunked ones (or, with `windowed`, from the `window_scores` baseline); an ensemble run's
+    are its members' combined (`run_scores`)."""
     from . import streams
 
     folder = Path(folder)
     events = streams.read_reference(folder / streams.REFERENCE)
     files = sorted({e.file for e in events} | {p.name for p in folder.glob("stream_*.wav")})
     keywords = [i for i, lab in enumerate(run.labels) if lab not in (SILENCE, UNKNOWN)]
-    frames = patience_frames(patience, score_period(run.model, run.frontend, windowed))
+    first = run.members[0] if run.members else run
+    frames = patience_frames(patience, score_period(first.model, first.frontend, windowed))
     cands, durations = {}, {}
     for name in files:
         wave = audio.load(folder / name, run.sample_rate)
         durations[name] = len(wave) / run.sample_rate
-        scorer = window_scores if windowed else offline_scores
-        times, logits = scorer(run.model, run.frontend, wave, run.clip_samples)
+        times, logits = run_scores(run, wave, windowed)
         held = Patience(frames)(softmax(logits))
         cands[name] = streams.keyword_candidates(times, held, run.labels, keywords)
     return events, cands, durations

@@ -11,7 +11,7 @@ import soundfile as sf
 from tdnn import ensemble
 from tdnn.cli import main as cli_main
 from tdnn.errors import UserError
-from tdnn.inference import predict_files
+from tdnn.inference import predict_files, run_scorer, run_scores, stream_scores
 from tdnn.runs import load_run
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,18 +49,53 @@ def test_ensemble_is_the_weighted_geometric_mean_of_its_members(members, tmp_pat
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_predict_cli_reads_an_ensemble_folder_and_stream_export_refuse_it(members, tmp_path,
-                                                                          capsys):
+def test_predict_cli_reads_an_ensemble_folder_and_export_refuses_it(members, tmp_path, capsys):
     base, a, b, files = members
     ens = tmp_path / "ens"
     ensemble.write(ens, [a, b], [1, 1])
     assert cli_main(["predict", str(ens), str(files[0]), "--json"]) == 0
     line = json.loads(capsys.readouterr().out.splitlines()[0])
     assert line["label"] in LABELS and line["path"] == str(files[0])
-    for argv in (["stream", str(ens), str(files[0])], ["export", str(ens)]):
-        assert cli_main(argv) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "an ensemble" in err[0] and str(a) in err[0]
+    assert cli_main(["export", str(ens)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "an ensemble" in err[0] and str(a) in err[0]
+
+
+def test_stream_scores_of_an_ensemble_are_the_weighted_log_probs_of_its_members(members, tmp_path):
+    """Whole-stream and chunked ensemble scores both equal the weighted sum of each member's
+    own chunked log-softmax scores (`stream_scores` run on the member alone)."""
+    base, a, b, files = members
+    ensemble.write(tmp_path / "ens", [a, b], [0.25, 0.75])
+    run = load_run(tmp_path / "ens")
+    wave = (0.2 * np.random.default_rng(3).standard_normal(16000 * 3)).astype(np.float32)
+    parts = []
+    for path in (a, b):
+        m = load_run(path)
+        times, logits = stream_scores(m.model, m.frontend, wave, m.clip_samples)
+        parts.append((times, logits - np.log(np.exp(logits).sum(1, keepdims=True))))
+    expected = 0.25 * parts[0][1] + 0.75 * parts[1][1]
+    times, got = run_scores(run, wave)
+    np.testing.assert_allclose(times, parts[0][0])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    scorer = run_scorer(run)
+    chunks = [scorer.push(wave[i:i + 1234]) for i in range(0, len(wave), 1234)] + [scorer.flush()]
+    np.testing.assert_allclose(np.concatenate([t for t, _ in chunks]), parts[0][0])
+    np.testing.assert_allclose(np.concatenate([s for t, s in chunks if len(t)]), expected,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_stream_cli_scans_with_an_ensemble_and_refuses_members_scoring_at_other_times(
+        members, tmp_path, capsys):
+    base, a, b, files = members
+    ens = tmp_path / "ens"
+    ensemble.write(ens, [a, b], [0.5, 0.5])
+    assert cli_main(["stream", str(ens), str(files[0]), "--threshold", "0.01"]) == 0
+    assert str(files[0]) in capsys.readouterr().out
+    causal = make_run(tmp_path / "causal", ["model.causal=true"], seed=3)  # no look-ahead
+    ensemble.write(tmp_path / "mixed", [a, causal], [0.5, 0.5])
+    assert cli_main(["stream", str(tmp_path / "mixed"), str(files[0])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(causal) in err[0] and "other times" in err[0]
 
 
 def test_members_are_stored_relative_so_the_folders_move_together(members, tmp_path):

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
                     "in --out. Choose thresholds on dev streams, then pass --thresholds to "
                     "detect with them or to score test streams with them.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run", type=Path, help="run folder written by `tdnn train` or `tdnn recipe`")
+    p.add_argument("run", type=Path, help="run folder written by `tdnn train` or `tdnn recipe`, "
+                   "or an ensemble folder (ensemble.json) of runs that score at one frame rate")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files, or - for stdin PCM")
     p.add_argument("--threshold", type=float, default=0.8,
                    help="keyword probability at which a detection fires")
@@ -63,7 +64,6 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Detect in each input, or evaluate with --eval."""
     from .. import inference as inf
-    from .. import ensemble
     from ..runs import check_report_out, load_run
 
     if args.chunk_ms <= 0:
@@ -78,13 +78,13 @@ def run(args) -> int:
         raise UserError(f"--patience {args.patience}: use a number of seconds >= 0")
     resolve_thresholds(args)
     loaded = load_run(args.run)
-    ensemble.refuse(loaded, "tdnn stream")
+    first = loaded.members[0] if loaded.members else loaded  # an ensemble's members share these
     args.patience_frames = inf.patience_frames(
-        args.patience, inf.score_period(loaded.model, loaded.frontend, args.windowed))
+        args.patience, inf.score_period(first.model, first.frontend, args.windowed))
     inf.Detector(loaded.labels, args.decide, args.refractory)  # checks the options
-    if loaded.frontend.cfg.normalize != "none":
+    if first.frontend.cfg.normalize != "none":
         print(f"tdnn stream: note: the model normalises per utterance "
-              f"(frontend.normalize={loaded.frontend.cfg.normalize}); a stream normalises each "
+              f"(frontend.normalize={first.frontend.cfg.normalize}); a stream normalises each "
               "frame over the clip-long window ending at it, which costs accuracy; models "
               "trained with frontend.normalize=none stream better (docs/benchmarks.md)",
               file=sys.stderr)
@@ -154,9 +154,9 @@ def pcm_chunks(stream, n: int):
 def scan(loaded, name: str, chunk: int, args) -> None:
     """Stream one input through the scorer and detector, printing detections as they fire."""
     from .. import audio
-    from ..inference import Detector, StreamScorer, softmax
+    from ..inference import Detector, run_scorer, softmax
 
-    scorer = StreamScorer(loaded.model, loaded.frontend, loaded.clip_samples)
+    scorer = run_scorer(loaded)
     detector = Detector(loaded.labels, args.decide, args.refractory, args.patience_frames)
     if name == "-":
         chunks = pcm_chunks(sys.stdin.buffer, chunk)
