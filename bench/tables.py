@@ -142,6 +142,21 @@ def _fire(at: str, span: str) -> dict:
             for seed, label in enumerate(X3_PATIENCE.values())}
 
 
+def _averaged(kind: str, epochs: str) -> dict:
+    """Labels of the 0.15-0.65 s runs trained beside their weight averages (`tdnn average`):
+    each seed's model.pt, and `ft16x3f15s<seed>_<kind>_...` the mean of its epochs `epochs`."""
+    fired = _fire("15", "0.15-0.65")
+    return ({run: f"{label}, trained beside its averages" for run, label in fired.items()}
+            | {run.replace("_window", f"_{kind}_window"): f"{label}, mean weights of epochs "
+               f"{epochs}" for run, label in fired.items()})
+
+
+def _both_seeds(kind: str, what: str) -> dict:
+    """Label of `ft16x3f15_<kind>_...`: both seeds of the 0.15-0.65 s runs combined by `what`."""
+    label = _fire("15", "0.15-0.65")["ft16x3f15s0_window_ce_pcen"]
+    return {f"ft16x3f15_{kind}_window_ce_pcen": f"{label}, {what}"}
+
+
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
 # to `clips` (8 epochs at lr 1e-3, or 16 / 32 ep. at 3e-3); reruns of `clips` are named apart;
 # a file of several runs maps each.
@@ -253,7 +268,14 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                                                     "after the keyword,") + ", rebuilt"
                     for run, label in X3_PATIENCE.items()},
                 "stream_pcen16x3f15_patience0.2_test_festival": {
-                    run: f"{label}, rebuilt" for run, label in _fire("15", "0.15-0.65").items()}}
+                    run: f"{label}, rebuilt" for run, label in _fire("15", "0.15-0.65").items()},
+                # Weight averages (tdnn average) beside the runs they average (2026-12-07)
+                "stream_pcen16x3f15avg4_patience0.2_dev": _averaged("avg4", "13-16"),
+                "stream_pcen16x3f15avg8soup_patience0.2_dev":
+                    _averaged("avg8", "9-16") | _both_seeds("soup", "mean weights of seeds 0 and 1")
+                    | _both_seeds("soup_avg4", "mean weights of epochs 13-16 of seeds 0 and 1"),
+                "stream_pcen16x3f15ens_patience0.2_dev": _both_seeds(
+                    "ens", "ensemble of seeds 0 and 1 (geometric mean of probabilities)")}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
