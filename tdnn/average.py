@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from . import config as config_mod
+from .ensemble import ENSEMBLE
 from .errors import UserError
 from .runs import BEST, CONFIG, load_checkpoint, retire_options, save_checkpoint, write_json
 
@@ -25,6 +26,8 @@ def source_path(source: str | Path) -> Path:
     """The model checkpoint a source names: a run folder's model.pt, or a .pt file itself
     (model.pt, or an epoch_NNN.pt kept by `keep_epochs`)."""
     source = Path(source)
+    if (source / ENSEMBLE).is_file():
+        raise UserError(f"{source}: an ensemble folder; average its member runs instead")
     return source / BEST if source.is_dir() else source
 
 

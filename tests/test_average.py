@@ -8,6 +8,7 @@ import soundfile as sf
 import torch
 
 from run_fixture import LABELS, make_run
+from tdnn import ensemble
 from tdnn.average import average_state
 from tdnn.cli import main
 from tdnn.config import DataConfig, FrontendConfig, ModelConfig, TrainConfig
@@ -41,7 +42,8 @@ def test_average_cli_writes_a_loadable_run_of_the_mean(tmp_path, capsys):
     assert run.labels == LABELS and (tmp_path / "avg" / "config.yaml").is_file()
 
 
-@pytest.mark.parametrize("case", ["one", "labels", "model", "out_used", "out_is_source"])
+@pytest.mark.parametrize("case", ["one", "labels", "model", "ensemble", "out_used",
+                                  "out_is_source"])
 def test_average_refuses_with_one_line_and_writes_nothing(tmp_path, capsys, case):
     a, b = make_run(tmp_path / "a", seed=0), make_run(tmp_path / "b", seed=1)
     out = tmp_path / "avg"
@@ -49,6 +51,10 @@ def test_average_refuses_with_one_line_and_writes_nothing(tmp_path, capsys, case
         b = make_run(tmp_path / "c", labels=LABELS[:-1] + ["left"])
     elif case == "model":
         b = make_run(tmp_path / "c", overrides=["model.causal=true"])
+    elif case == "ensemble":
+        b = tmp_path / "ens"
+        b.mkdir()
+        ensemble.write(b, [a, tmp_path / "b"], [0.5, 0.5])
     elif case == "out_used":
         out.mkdir()
         (out / "notes.txt").write_text("mine")
@@ -60,7 +66,8 @@ def test_average_refuses_with_one_line_and_writes_nothing(tmp_path, capsys, case
     err = capsys.readouterr().err.strip()
     assert err.startswith("tdnn average: error:") and "\n" not in err
     expected = {"one": "at least two", "labels": "labels differ", "model": "model options differ",
-                "out_used": "not an empty folder", "out_is_source": "one of the sources"}[case]
+                "ensemble": "an ensemble folder", "out_used": "not an empty folder",
+                "out_is_source": "one of the sources"}[case]
     assert expected in err
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
