@@ -17,7 +17,8 @@ import torch
 from . import config as config_mod
 from .ensemble import ENSEMBLE
 from .errors import UserError
-from .runs import BEST, CONFIG, load_checkpoint, retire_options, save_checkpoint, write_json
+from .runs import (BEST, CONFIG, load_model_checkpoint, retire_options, save_checkpoint,
+                   write_json)
 
 AVERAGE = "average.json"
 
@@ -31,33 +32,26 @@ def source_path(source: str | Path) -> Path:
     return source / BEST if source.is_dir() else source
 
 
-def read_sources(sources: list) -> list[dict]:
-    """The model checkpoints of `sources`, checked to hold the same model: same labels, model
+def read_sources(paths: list[Path]) -> list[dict]:
+    """The model checkpoints at `paths`, checked to hold the same model: same labels, model
     and frontend options and parameter shapes (UserError naming the first that differs)."""
-    if len(sources) < 2:
+    if len(paths) < 2:
         raise UserError("give at least two checkpoints or run folders to average")
-    ckpts = []
-    for source in sources:
-        path = source_path(source)
-        ckpt = load_checkpoint(path)
-        if not isinstance(ckpt, dict) or not {"state_dict", "config", "labels"} <= ckpt.keys():
-            raise UserError(f"{path}: not a model checkpoint; give run folders or the model.pt "
-                            "/ epoch_NNN.pt files `tdnn train` wrote")
-        ckpts.append(ckpt)
-    first, first_path = ckpts[0], source_path(sources[0])
-    for source, ckpt in zip(sources[1:], ckpts[1:]):
-        path = source_path(source)
-        for key, what in (("labels", None), ("model", "model options"),
-                          ("frontend", "frontend options")):
-            a = first[key] if what is None else first["config"].get(key)
-            b = ckpt[key] if what is None else ckpt["config"].get(key)
+    ckpts = [load_model_checkpoint(path) for path in paths]
+    first = ckpts[0]
+    shapes = {k: tuple(v.shape) for k, v in first["state_dict"].items()}
+    for path, ckpt in zip(paths[1:], ckpts[1:]):
+        for what, a, b in (("labels", first["labels"], ckpt["labels"]),
+                           ("model options", first["config"].get("model"),
+                            ckpt["config"].get("model")),
+                           ("frontend options", first["config"].get("frontend"),
+                            ckpt["config"].get("frontend"))):
             if a != b:
-                raise UserError(f"{path}: its {what or 'labels'} differ from {first_path}'s; "
-                                "average checkpoints of one model only")
-        shapes = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
-        if shapes != {k: tuple(v.shape) for k, v in first["state_dict"].items()}:
+                raise UserError(f"{path}: its {what} differ from {paths[0]}'s; average "
+                                "checkpoints of one model only")
+        if {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()} != shapes:
             raise UserError(f"{path}: its weights have other names or shapes than "
-                            f"{first_path}'s; average checkpoints of one model only")
+                            f"{paths[0]}'s; average checkpoints of one model only")
     return ckpts
 
 
@@ -80,14 +74,14 @@ def average_runs(sources: list, out: str | Path) -> Path:
         raise UserError(f"--out {out}: is one of the sources; choose a new folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {out}: exists and is not an empty folder; choose a new folder")
-    ckpts = read_sources(sources)
+    paths = [source_path(s) for s in sources]
+    ckpts = read_sources(paths)
     state = average_state([c["state_dict"] for c in ckpts])
     out.mkdir(parents=True, exist_ok=True)
-    cfg = ckpts[0]["config"]
+    cfg, names = ckpts[0]["config"], [str(p) for p in paths]
     save_checkpoint({"state_dict": state, "config": cfg, "labels": ckpts[0]["labels"],
-                     "averaged": [str(source_path(s)) for s in sources]}, out / BEST)
+                     "averaged": names}, out / BEST)
     config_mod.save(config_mod.from_dict(config_mod.TrainConfig, retire_options(cfg)),
                     out / CONFIG)
-    write_json({"sources": [str(source_path(s)) for s in sources],
-                "epochs": [c.get("epoch") for c in ckpts]}, out / AVERAGE)
+    write_json({"sources": names, "epochs": [c.get("epoch") for c in ckpts]}, out / AVERAGE)
     return out

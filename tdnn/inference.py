@@ -613,8 +613,8 @@ def stream_tracks(run, folder: str | Path, windowed: bool = False, patience: flo
     events = streams.read_reference(folder / streams.REFERENCE)
     files = sorted({e.file for e in events} | {p.name for p in folder.glob("stream_*.wav")})
     keywords = [i for i, lab in enumerate(run.labels) if lab not in (SILENCE, UNKNOWN)]
-    first = run.members[0] if run.members else run
-    frames = patience_frames(patience, score_period(first.model, first.frontend, windowed))
+    lead = run.lead  # an ensemble's members share its framing
+    frames = patience_frames(patience, score_period(lead.model, lead.frontend, windowed))
     cands, durations = {}, {}
     for name in files:
         wave = audio.load(folder / name, run.sample_rate)

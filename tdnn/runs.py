@@ -52,6 +52,20 @@ def load_checkpoint(path: str | Path) -> dict:
                         f"point at another run") from None
 
 
+def load_model_checkpoint(path: str | Path) -> dict:
+    """A model checkpoint (model.pt, epoch_NNN.pt: weights, config, labels), checked; UserError
+    naming the file otherwise (a resume checkpoint, last.pt, is named as such)."""
+    ckpt = load_checkpoint(path)
+    missing = [k for k in ("state_dict", "config", "labels") if not isinstance(ckpt, dict)
+               or k not in ckpt]
+    if missing:
+        hint = " (that is a resume checkpoint, last.pt)" if isinstance(ckpt, dict) and \
+            "optimizer" in ckpt else ""
+        raise UserError(f"{path}: not a model checkpoint, no {missing[0]!r}{hint}; use the "
+                        f"{BEST} that `tdnn train` wrote")
+    return ckpt
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     """Write `obj` as indented JSON atomically."""
     data = (json.dumps(obj, indent=2) + "\n").encode()
@@ -94,6 +108,12 @@ class Run:
         return int(self.cfg.frontend.sample_rate)
 
     @property
+    def lead(self) -> "Run":
+        """The run itself, or an ensemble's first member: the frontend and model shape by which
+        a stream is framed (its members must share them to stream, `inference.EnsembleScorer`)."""
+        return self.members[0] if self.members else self
+
+    @property
     def frame_head(self) -> bool:
         """True for a per-frame classifier (phones), False for one label per clip (keywords)."""
         return self.cfg.model.head == "frame"
@@ -127,14 +147,7 @@ def load_run(run_dir: str | Path) -> Run:
     if (run_dir / ensemble.ENSEMBLE).is_file():
         return load_ensemble(run_dir)
     path = run_dir / BEST
-    ckpt = load_checkpoint(path)
-    missing = [k for k in ("state_dict", "config", "labels") if not isinstance(ckpt, dict)
-               or k not in ckpt]
-    if missing:
-        hint = " (that is a resume checkpoint, last.pt)" if isinstance(ckpt, dict) and \
-            "optimizer" in ckpt else ""
-        raise UserError(f"{path}: not a model checkpoint, no {missing[0]!r}{hint}; use the "
-                        f"{BEST} that `tdnn train` wrote")
+    ckpt = load_model_checkpoint(path)
     try:
         cfg = config_mod.from_dict(TrainConfig, retire_options(ckpt["config"]))
     except UserError as e:

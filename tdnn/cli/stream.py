@@ -78,13 +78,13 @@ def run(args) -> int:
         raise UserError(f"--patience {args.patience}: use a number of seconds >= 0")
     resolve_thresholds(args)
     loaded = load_run(args.run)
-    first = loaded.members[0] if loaded.members else loaded  # an ensemble's members share these
+    lead = loaded.lead  # an ensemble's members share its framing
     args.patience_frames = inf.patience_frames(
-        args.patience, inf.score_period(first.model, first.frontend, args.windowed))
+        args.patience, inf.score_period(lead.model, lead.frontend, args.windowed))
     inf.Detector(loaded.labels, args.decide, args.refractory)  # checks the options
-    if first.frontend.cfg.normalize != "none":
+    if lead.frontend.cfg.normalize != "none":
         print(f"tdnn stream: note: the model normalises per utterance "
-              f"(frontend.normalize={first.frontend.cfg.normalize}); a stream normalises each "
+              f"(frontend.normalize={lead.frontend.cfg.normalize}); a stream normalises each "
               "frame over the clip-long window ending at it, which costs accuracy; models "
               "trained with frontend.normalize=none stream better (docs/benchmarks.md)",
               file=sys.stderr)
