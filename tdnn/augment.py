@@ -17,6 +17,8 @@ Waveform steps, in the order a recording meets them (each with its own probabili
   bandlimit  the channel: either telephone (16k -> 8 kHz, 300-3400 Hz band-pass, 8-bit mu-law,
              -> 16k) or a random low-pass made by resampling through a lower rate and back;
   gain       a random level change in dB.
+On features, per batch: `MelVtlp` (VTLP on the mel bands, for features held in memory) and
+`spec_augment` (SpecAugment masks).
 All randomness comes from the `rng` passed in, so one seed gives one result.
 `tdnn.batch_augment.BatchAugmenter` applies the same steps to a batch in torch (the trainer's
 path); the functions here are its per-clip reference.
@@ -31,7 +33,8 @@ import soxr
 import torch
 
 from .audio import SAMPLE_RATE, random_slice
-from .config import AugmentConfig  # noqa: F401 (re-exported)
+from .config import AugmentConfig, FrontendConfig
+from .errors import ConfigError
 
 LN_1000 = np.log(1000.0)  # amplitude decay of 60 dB, in nepers
 
@@ -228,3 +231,53 @@ def spec_augment(feats: torch.Tensor, cfg: AugmentConfig,
             mask |= hit.unsqueeze(3 - axis)
     fill = feats.mean(dim=(1, 2), keepdim=True)
     return torch.where(mask.to(feats.device), fill, feats)
+
+
+MEL_SCALES = {"logmel": False, "pcen": False, "fbank": True}  # frontend kind -> HTK (Kaldi) mel
+
+
+class MelVtlp:
+    """VTLP on features made of mel bands (frontend kinds logmel, pcen, fbank; deltas too): a
+    band centred at f reads the bands at f's source under the VTLP map, interpolated linearly
+    in mel between band centres (edge bands repeat), so what lay at f moves to vtlp_map(f), as
+    `vtlp_warp` moves it in the waveform. For features whose waveforms are gone (stream
+    segments); with probability `cfg.mel_vtlp_prob` per example, factor drawn from `cfg.vtlp`."""
+
+    def __init__(self, frontend: FrontendConfig, cfg: AugmentConfig):
+        if frontend.kind not in MEL_SCALES:
+            raise ConfigError(f"option 'augment.mel_vtlp_prob': VTLP on features needs mel bands "
+                              f"(frontend.kind logmel, pcen or fbank), not {frontend.kind!r}; "
+                              "set it to 0")
+        htk = MEL_SCALES[frontend.kind]
+        fmax = frontend.fmax if frontend.fmax is not None else frontend.sample_rate / 2
+        self.centres = librosa.mel_frequencies(frontend.n_mels + 2, fmin=frontend.fmin,
+                                               fmax=fmax, htk=htk)[1:-1]
+        self.htk, self.sr, self.cfg = htk, frontend.sample_rate, cfg
+
+    def sources(self, alpha: float) -> np.ndarray:
+        """Fractional band index each band reads at under factor `alpha` [n_mels]."""
+        inputs, outputs = vtlp_points(alpha, self.sr)
+        source_hz = np.interp(self.centres, outputs, inputs)  # the map's inverse
+        mel = lambda f: librosa.hz_to_mel(f, htk=self.htk)  # noqa: E731
+        return np.interp(mel(source_hz), mel(self.centres), np.arange(len(self.centres)))
+
+    def warp(self, feats: torch.Tensor, alphas: np.ndarray) -> torch.Tensor:
+        """feats [B, k * n_mels, L] (the bands, then k - 1 blocks of their deltas), row i warped
+        by alphas[i]."""
+        batch, dim, length = feats.shape
+        n = len(self.centres)
+        src = np.stack([self.sources(a) for a in alphas])
+        lo = np.minimum(np.floor(src).astype(np.int64), n - 2)
+        blocks = feats.reshape(batch, dim // n, n, length)
+        index = torch.from_numpy(lo).to(feats.device)[:, None, :, None].expand_as(blocks)
+        weight = torch.from_numpy(src - lo).to(feats)[:, None, :, None]
+        out = torch.lerp(blocks.gather(2, index), blocks.gather(2, index + 1), weight)
+        return out.reshape(feats.shape)
+
+    def __call__(self, feats: torch.Tensor, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+        """The batch with each example warped with probability mel_vtlp_prob."""
+        lo, hi = self.cfg.vtlp
+        hit = torch.rand(len(feats), generator=generator) < self.cfg.mel_vtlp_prob
+        alphas = lo + (hi - lo) * torch.rand(len(feats), generator=generator, dtype=torch.float64)
+        return self.warp(feats, torch.where(hit, alphas, 1.0).numpy())

@@ -428,6 +428,9 @@ class AugmentConfig:
     speed: tuple[float, float] = (0.9, 1.1)
     vtlp_prob: float = 0.5
     vtlp: tuple[float, float] = (0.9, 1.1)
+    # VTLP on the mel bands of the features (factor drawn from `vtlp`; tdnn.augment.MelVtlp):
+    # for features held in memory, such as stream segments, whose waveforms are gone
+    mel_vtlp_prob: float = 0.0
     reverb_prob: float = 0.3
     rt60: tuple[float, float] = (0.1, 0.6)
     drr_db: tuple[float, float] = (0.0, 10.0)
@@ -444,8 +447,8 @@ class AugmentConfig:
 
     def __post_init__(self):
         """Reject probabilities outside [0, 1] (ConfigError naming the option)."""
-        for name in ("noise_prob", "speed_prob", "vtlp_prob", "reverb_prob", "bandlimit_prob",
-                     "telephone_share"):
+        for name in ("noise_prob", "speed_prob", "vtlp_prob", "mel_vtlp_prob", "reverb_prob",
+                     "bandlimit_prob", "telephone_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"option 'augment.{name}': a probability in [0, 1], got {value}")

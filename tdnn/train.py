@@ -40,7 +40,7 @@ from .config import (AugmentConfig, DataConfig, OptimConfig,  # noqa: F401 (re-e
                      ScheduleConfig, TrainConfig, features_config)
 from . import detection, distributed
 from . import plots
-from .augment import spec_augment
+from .augment import MelVtlp, spec_augment
 from .errors import ConfigError, UserError
 from .layers import constrain_
 from .models import build_model, resolve_config
@@ -92,6 +92,8 @@ def check_config(cfg: TrainConfig) -> None:
         bad("schedule.warmup", "must be a share of the steps in [0, 1)")
     if not 0 <= cfg.schedule.final_lr <= 1:
         bad("schedule.final_lr", "must be a share of optim.lr in [0, 1]")
+    if cfg.augment.mel_vtlp_prob:
+        MelVtlp(cfg.frontend, cfg.augment)  # refuses features without mel bands
 
 
 def check_corpus(cfg: TrainConfig) -> None:
@@ -346,6 +348,7 @@ def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_s
         config_mod.save(cfg, out_dir / CONFIG)
     model.to(device)
     frontend = data.frontend.to(device)
+    mel_vtlp = MelVtlp(cfg.frontend, cfg.augment) if cfg.augment.mel_vtlp_prob else None
     if cfg.loss != "ce" and dinfo.distributed:
         raise UserError(f"loss {cfg.loss}: detection losses train in one process (not under "
                         "torchrun)")
@@ -390,7 +393,10 @@ def _fit(model, data, cfg: TrainConfig, out_dir: Path | None, resume: bool, on_s
                 if beta1 is not None:
                     group["betas"] = (beta1, *group["betas"][1:])
             with torch.no_grad():
-                feats = spec_augment(frontend(inputs), cfg.augment, spec_gen)
+                feats = frontend(inputs)
+                if mel_vtlp is not None:
+                    feats = mel_vtlp(feats, spec_gen)
+                feats = spec_augment(feats, cfg.augment, spec_gen)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 if cfg.loss == "ce":
                     logits = net(feats)

@@ -168,3 +168,71 @@ def test_spec_augment_time_masks_seeded_and_bounded():
     cols = (a != feats).any(dim=1)
     assert (cols.sum(dim=1) <= 15).all()
     assert torch.equal(A.spec_augment(feats, A.AugmentConfig.off()), feats)
+
+
+def _mean_bands(frontend, wave):
+    return frontend(torch.from_numpy(wave)[None])[0].mean(1)
+
+
+def _centroid(bands, linear):
+    """Band position of a tone: the power-weighted mean index of the peak band and its
+    neighbours (`linear` turns a band's value into power)."""
+    k = int(bands.argmax())
+    idx = np.arange(max(k - 1, 0), min(k + 2, len(bands)))
+    w = linear(bands[idx].double().numpy())
+    return float((idx * w).sum() / w.sum())
+
+
+@pytest.mark.parametrize("kind, linear", [("logmel", lambda db: 10 ** (db / 10)),
+                                          ("fbank", np.exp)])
+@pytest.mark.parametrize("alpha", [0.9, 1.1])
+@pytest.mark.parametrize("freq", [700.0, 1500.0, 3000.0])
+def test_mel_vtlp_puts_a_tone_where_the_warped_tone_lies(kind, linear, alpha, freq):
+    """Warping the features of a tone at f gives the bands of a tone at vtlp_map(f) as librosa
+    (logmel) or the Kaldi banks (fbank) compute them: the power-weighted position of the peak
+    within a fifth of a band."""
+    from tdnn.config import FrontendConfig
+    from tdnn.features import Frontend
+    cfg = FrontendConfig(kind=kind)
+    frontend = Frontend(cfg)
+    feats = frontend(torch.from_numpy(tone(freq))[None])
+    warped = A.MelVtlp(cfg, A.AugmentConfig()).warp(feats, np.array([alpha]))[0].mean(1)
+    reference = _mean_bands(frontend, tone(float(A.vtlp_map(freq, alpha, SR))))
+    assert _centroid(warped, linear) == pytest.approx(_centroid(reference, linear), abs=0.2)
+
+
+def test_mel_vtlp_factor_one_and_probability_zero_change_nothing():
+    from tdnn.config import FrontendConfig
+    feats = torch.randn(3, 40, 50)
+    cfg = FrontendConfig(kind="pcen")
+    assert torch.equal(A.MelVtlp(cfg, A.AugmentConfig()).warp(feats, np.ones(3)), feats)
+    never = A.MelVtlp(cfg, A.AugmentConfig(mel_vtlp_prob=0.0))
+    assert torch.equal(never(feats, torch.Generator().manual_seed(0)), feats)
+    always = A.MelVtlp(cfg, A.AugmentConfig(mel_vtlp_prob=1.0, vtlp=(1.1, 1.1)))
+    assert torch.equal(always(feats, torch.Generator().manual_seed(0)),
+                       always.warp(feats, np.full(3, 1.1)))
+
+
+def test_mel_vtlp_warps_deltas_as_the_deltas_of_the_warped_bands():
+    """The warp is along the bands only and deltas are along time, so warping [bands; deltas]
+    equals taking the deltas of the warped bands."""
+    from tdnn.config import FrontendConfig
+    from tdnn.features import Frontend, deltas
+    cfg = FrontendConfig(kind="logmel", deltas=1)
+    wave = np.random.default_rng(3).standard_normal(SR).astype(np.float32) * 0.1
+    feats = Frontend(cfg)(torch.from_numpy(wave)[None])
+    warp = A.MelVtlp(cfg, A.AugmentConfig())
+    out = warp.warp(feats, np.array([0.92]))
+    bands = out[:, :40]
+    assert torch.equal(bands, warp.warp(feats[:, :40], np.array([0.92])))
+    assert torch.allclose(out[:, 40:], deltas(bands), atol=1e-4)
+
+
+def test_mel_vtlp_refuses_features_without_mel_bands():
+    from tdnn.config import FrontendConfig
+    from tdnn.errors import ConfigError
+    for kind in ("mfcc", "spectrogram"):
+        with pytest.raises(ConfigError, match="augment.mel_vtlp_prob.*logmel, pcen or fbank"):
+            A.MelVtlp(FrontendConfig(kind=kind), A.AugmentConfig(mel_vtlp_prob=0.5))
+    with pytest.raises(ConfigError, match="augment.mel_vtlp_prob"):
+        A.AugmentConfig(mel_vtlp_prob=1.5)

@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from tdnn import detection
-from tdnn.config import FrontendConfig, ModelConfig, TrainConfig, DataConfig
+from tdnn.config import AugmentConfig, DataConfig, FrontendConfig, ModelConfig, TrainConfig
 from tdnn.errors import ConfigError
 from tdnn.features import Frontend
 from tdnn.inference import offline_scores
@@ -79,8 +79,9 @@ def test_frame_targets_mark_fire_ignore_and_negative():
 
 
 def test_stream_run_trains_and_rejects_mixed_options(tmp_path):
-    """A run on a tiny stream with the max-pooling loss, started from another run's weights,
-    trains end to end; ce with streams, or a detection loss without them, is refused."""
+    """A run on a tiny stream with the max-pooling loss, started from another run's weights
+    and with VTLP on its features, trains end to end; ce with streams, a detection loss without
+    them, or VTLP on features without mel bands is refused before anything is written."""
     rng = np.random.default_rng(1)
     sf.write(tmp_path / "s.wav", rng.normal(0, 0.05, 16000 * 12).astype(np.float32), 16000)
     write_reference([Event("s.wav", "yes", 3.0, 3.4), Event("s.wav", "no", 7.0, 7.3)],
@@ -92,8 +93,14 @@ def test_stream_run_trains_and_rejects_mixed_options(tmp_path):
     metrics = train(cfg, tmp_path / "r1")
     assert metrics["epochs_run"] == 1 and metrics["best"]["val_accuracy"] is None
     metrics = train(TrainConfig(**base, loss="window_ce", init=str(tmp_path / "r1"),
+                                augment=AugmentConfig(mel_vtlp_prob=1.0),
                                 data=DataConfig(train_streams=[str(tmp_path)])), tmp_path / "r2")
     assert metrics["history"][0]["train_loss"] > 0
+    with pytest.raises(ConfigError, match="augment.mel_vtlp_prob"):
+        train(TrainConfig(**{**base, "frontend": FrontendConfig(kind="mfcc", normalize="none")},
+                          loss="window_ce", augment=AugmentConfig(mel_vtlp_prob=0.5),
+                          data=DataConfig(train_streams=[str(tmp_path)])), tmp_path / "r5")
+    assert not (tmp_path / "r5").exists()
     with pytest.raises(ConfigError, match="loss"):
         train(TrainConfig(**base, data=DataConfig(train_streams=[str(tmp_path)])), tmp_path / "r3")
     with pytest.raises(ConfigError, match="loss"):
