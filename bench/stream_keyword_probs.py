@@ -2,7 +2,8 @@
 run gives its label between the keyword's start and 1 s after its end, whether another keyword
 scores higher there, and whether `_unknown_` holds most of the window; the own-label peaks are
 also split by the stream's condition (room or none, speech-to-noise ratio, noise kind) from the
-stream's JSON sidecar, to tell recognition in noise and rooms from recognition of the voices.
+stream's JSON sidecar (streams without one, such as `data_prep.synth_streams`, are not split),
+to tell recognition in noise and rooms from recognition of the voices.
 
     python bench/stream_keyword_probs.py --streams DEV RUN [RUN ...]
 
@@ -34,14 +35,15 @@ def keyword_probs(run, folder: Path, tolerance: float = 1.0) -> dict:
     keywords = [i for i, lab in enumerate(run.labels) if lab in {e.label for e in events}]
     own, conditions, confused, unknown = [], [], Counter(), 0
     for name in sorted({e.file for e in events}):
-        sidecar = json.loads((folder / name).with_suffix(".json").read_text())
+        sidecar = (folder / name).with_suffix(".json")  # none for `data_prep.synth_streams`
+        groups = condition_names(json.loads(sidecar.read_text())) if sidecar.exists() else []
         times, logits = offline_scores(run.model, run.frontend,
                                        audio.load(folder / name, run.sample_rate), run.clip_samples)
         probs = softmax(logits)
         for e in (e for e in events if e.file == name):
             win = probs[(times >= e.start) & (times <= e.end + tolerance)]
             own.append(float(win[:, run.labels.index(e.label)].max()))
-            conditions.append(condition_names(sidecar))
+            conditions.append(groups)
             top = run.labels[keywords[int(win[:, keywords].max(0).argmax())]]
             confused[f"{e.label}->{top}"] += top != e.label
             unknown += bool(win[:, run.labels.index(UNKNOWN)].mean() > 0.5)

@@ -142,13 +142,27 @@ def _fire(at: str, span: str) -> dict:
             for seed, label in enumerate(X3_PATIENCE.values())}
 
 
+def _beside(kind: str, what: str, beside: str) -> dict:
+    """Labels of the 0.15-0.65 s runs retrained `beside` a variant, and of the variant
+    `ft16x3f15s<seed>_<kind>_...` (the same run with `what`)."""
+    fired = _fire("15", "0.15-0.65")
+    return ({run: f"{label}, {beside}" for run, label in fired.items()}
+            | {run.replace("_window", f"_{kind}_window"): f"{label}, {what}"
+               for run, label in fired.items()})
+
+
+def _spliced(kind: str, which: str) -> dict:
+    """Labels of the 0.15-0.65 s runs whose training sets `which` splice in Kokoro keywords
+    (`ft16x3f15s<seed>_<kind>_...`, `tdnn prepare kws-streams --keyword-clips`)."""
+    return {run.replace("_window", f"_{kind}_window"): label.replace(
+                "three times the streams", f"three times the streams ({which} with Kokoro "
+                "keywords)") for run, label in _fire("15", "0.15-0.65").items()}
+
+
 def _averaged(kind: str, epochs: str) -> dict:
     """Labels of the 0.15-0.65 s runs trained beside their weight averages (`tdnn average`):
     each seed's model.pt, and `ft16x3f15s<seed>_<kind>_...` the mean of its epochs `epochs`."""
-    fired = _fire("15", "0.15-0.65")
-    return ({run: f"{label}, trained beside its averages" for run, label in fired.items()}
-            | {run.replace("_window", f"_{kind}_window"): f"{label}, mean weights of epochs "
-               f"{epochs}" for run, label in fired.items()})
+    return _beside(kind, f"mean weights of epochs {epochs}", "trained beside its averages")
 
 
 def _both_seeds(kind: str, what: str) -> dict:
@@ -275,7 +289,15 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                     _averaged("avg8", "9-16") | _both_seeds("soup", "mean weights of seeds 0 and 1")
                     | _both_seeds("soup_avg4", "mean weights of epochs 13-16 of seeds 0 and 1"),
                 "stream_pcen16x3f15ens_patience0.2_dev": _both_seeds(
-                    "ens", "ensemble of seeds 0 and 1 (geometric mean of probabilities)")}
+                    "ens", "ensemble of seeds 0 and 1 (geometric mean of probabilities)"),
+                # VTLP on the stream features (augment.mel_vtlp_prob, 2026-12-07)
+                "stream_pcen16x3f15melvtlp_patience0.2_dev": _beside(
+                    "melvtlp", "VTLP on the features (p 0.5, 0.9-1.1)",
+                    "trained beside VTLP on the features"),
+                # Kokoro keywords spliced into the training streams of the pcen detector
+                "stream_pcen16x3f15kokoro_patience0.2_dev": _spliced("kokoro", "third"),
+                "stream_pcen16x3f15kokoro2_patience0.2_dev": _spliced("kokoro2",
+                                                                      "second and third")}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
