@@ -151,6 +151,12 @@ def _beside(kind: str, what: str, beside: str) -> dict:
                for run, label in fired.items()})
 
 
+def _seed2(labels: dict) -> dict:
+    """The seed-1 entries of `labels` as seed 2 (runs `...s2_...`, labels 'seed 2')."""
+    return {run.replace("s1_", "s2_"): label.replace("seed 1", "seed 2")
+            for run, label in labels.items() if "s1_" in run}
+
+
 def _spliced(kind: str, which: str) -> dict:
     """Labels of the 0.15-0.65 s runs whose training sets `which` splice in Kokoro keywords
     (`ft16x3f15s<seed>_<kind>_...`, `tdnn prepare kws-streams --keyword-clips`)."""
@@ -171,6 +177,9 @@ def _both_seeds(kind: str, what: str) -> dict:
     return {f"ft16x3f15_{kind}_window_ce_pcen": f"{label}, {what}"}
 
 
+# The 0.15-0.65 s runs with VTLP on their features (augment.mel_vtlp_prob) and beside them
+MELVTLP = _beside("melvtlp", "VTLP on the features (p 0.5, 0.9-1.1)",
+                  "trained beside VTLP on the features")
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
 # to `clips` (8 epochs at lr 1e-3, or 16 / 32 ep. at 3e-3); reruns of `clips` are named apart;
 # a file of several runs maps each.
@@ -291,19 +300,22 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_pcen16x3f15ens_patience0.2_dev": _both_seeds(
                     "ens", "ensemble of seeds 0 and 1 (geometric mean of probabilities)"),
                 # VTLP on the stream features (augment.mel_vtlp_prob, 2026-12-07)
-                "stream_pcen16x3f15melvtlp_patience0.2_dev": _beside(
-                    "melvtlp", "VTLP on the features (p 0.5, 0.9-1.1)",
-                    "trained beside VTLP on the features"),
+                "stream_pcen16x3f15melvtlp_patience0.2_dev": MELVTLP,
+                "stream_pcen16x3f15melvtlp_s2_patience0.2_dev": _seed2(MELVTLP),
                 # Kokoro keywords spliced into the training streams of the pcen detector
                 "stream_pcen16x3f15kokoro_patience0.2_dev": _spliced("kokoro", "third"),
                 "stream_pcen16x3f15kokoro2_patience0.2_dev": _spliced("kokoro2",
-                                                                      "second and third")}
+                                                                      "second and third"),
+                **{f"stream_pcen16x3f15kokoro_patience0.2_test_{engine}":
+                   MELVTLP | _spliced("kokoro", "third") for engine in ("flite", "festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
              "stream_pcen16x2_window_ce_test_festival", "stream_pcen16x3_patience0.2_test",
              "stream_pcen16x3_patience0.2_test_flite", "stream_pcen16x3_patience0.2_test_festival",
-             "stream_pcen16x3f15_patience0.2_test", "stream_pcen16x3f15_patience0.2_test_flite"}
+             "stream_pcen16x3f15_patience0.2_test", "stream_pcen16x3f15_patience0.2_test_flite",
+             "stream_pcen16x3f15kokoro_patience0.2_test_flite",
+             "stream_pcen16x3f15kokoro_patience0.2_test_festival"}
 ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 
