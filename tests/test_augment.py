@@ -1,6 +1,6 @@
-"""Augmentation: exact SNR, shift, speed and VTLP frequencies, reverberation decay and DRR,
-band-limiting spectra, coloured-noise slope, SpecAugment masks and determinism (speed is
-measured in bench/, not here)."""
+"""Augmentation: exact SNR, shift, speed and VTLP frequencies (of waveforms and of mel bands),
+reverberation decay and DRR, band-limiting spectra, coloured-noise slope, SpecAugment masks and
+determinism (speed is measured in bench/, not here)."""
 
 import numpy as np
 import pytest
