@@ -307,9 +307,8 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_pcen16x3f15kokoro2_patience0.2_dev": _spliced("kokoro2",
                                                                       "second and third"),
                 "stream_pcen16x3f15kokoroclips_patience0.2_dev": {
-                    run.replace("kokoro_", "kokoroclips_"): label.replace(
-                        "clips +", "clips with Kokoro voices +", 1)
-                    for run, label in _spliced("kokoro", "third").items()},
+                    run: label.replace("clips +", "clips with Kokoro voices +", 1)
+                    for run, label in _spliced("kokoroclips", "third").items()},
                 **{f"stream_pcen16x3f15kokoro_patience0.2_test_{engine}":
                    MELVTLP | _spliced("kokoro", "third") for engine in ("flite", "festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
