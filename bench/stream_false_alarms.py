@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_prep.kws_streams import HARD_NEGATIVES
+from data_prep.words import HARD_NEGATIVES
 from tdnn import streams
 from tdnn.inference import stream_tracks
 from tdnn.runs import load_run

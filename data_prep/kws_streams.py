@@ -10,8 +10,9 @@ said, to tell what a false alarm fired on), then `reference.csv` (file,label,sta
 `manifest.csv` (one row per stream) and the completion marker. A keyword event spans the
 keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase. Test streams may
 speak with Flite or Festival instead (`--voices flite|festival`, `flite_voices`,
-`festival_voices`); training streams may take half
-their keywords from another engine's clips, spliced between eSpeak's words (`--keyword-clips`).
+`festival_voices`); training and dev streams may take half their keywords (`--keyword-clips`)
+and look-alike words (`--lookalike-clips`) from other engines' clips of their own split's
+voices, spliced between eSpeak's words.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tdnn.streams import REFERENCE, Event, write_reference
 
 from . import corpus, espeak, festival_voices, flite_voices
 from .stream_voices import speakers_for
-from .words import SENTENCE_WORDS
+from .words import LOOKALIKES, SENTENCE_WORDS
 
 SAMPLE_RATE = 16000
 SETTINGS = ".tdnn-kws-streams.json"
@@ -40,21 +41,7 @@ SETTINGS = ".tdnn-kws-streams.json"
 CARRIERS = ("{}", "{}", "turn {} now", "I said {}", "{} please", "okay, {}", "the answer is {}",
             "and then {} again", "can you say {} for me", "just {}", "{}, I think", "it was {}")
 
-# Look-alike and partial words per keyword: never a keyword, always a false alarm if detected.
-# Exact homophones (know/no, write/right) are left out: no detector can tell them apart.
-HARD_NEGATIVES = {
-    "yes": ("yet", "yesterday", "less", "chess", "yeah"),
-    "no": ("snow", "note", "nor", "low", "nobel"),
-    "up": ("cup", "pup", "upon", "hub"),
-    "down": ("town", "gown", "brown", "dawn", "downy"),
-    "left": ("lift", "theft", "loft", "lent", "lefty"),
-    "right": ("bright", "light", "ride", "rate", "ripe"),
-    "on": ("gone", "one", "john", "honest"),
-    "off": ("of", "cough", "often", "scoff"),
-    "stop": ("top", "spot", "shop", "step", "stock"),
-    "go": ("goat", "goal", "grow", "toe", "ghost"),
-}
-NEGATIVE_WORDS = tuple(w for ws in HARD_NEGATIVES.values() for w in ws)
+NEGATIVE_WORDS = LOOKALIKES
 SENTENCE_VOCAB = tuple(w for w in SENTENCE_WORDS if w not in WORDS_10)
 NOISE_KINDS = ("white", "pink", "brown", "babble")
 LOOKALIKE_SHARE = 0.3  # of the utterances in every stream (`--lookalike-share`)
@@ -71,16 +58,19 @@ class StreamJob:
     seed: int
     snr_db: tuple[float, float]
     reverb_prob: float
-    keyword_clips: str = ""  # a clip corpus whose keywords replace half of eSpeak's (training)
+    keyword_clips: str = ""  # clip corpora (comma list) whose keywords replace half of eSpeak's
     lookalike_share: float = LOOKALIKE_SHARE  # share of utterances that are look-alike words
+    lookalike_clips: str = ""  # clip corpora whose look-alike words replace half of eSpeak's
 
 
 def job_record(job: StreamJob) -> dict:
-    """The job as its sidecar records it (no folder; no `keyword_clips` or `lookalike_share`
-    at their defaults, so builds from before those options still count as done)."""
+    """The job as its sidecar records it (no folder; no `keyword_clips`, `lookalike_clips` or
+    `lookalike_share` at their defaults, so builds from before those options still count as
+    done)."""
     record = json.loads(json.dumps(asdict(job) | {"out": None}))
-    if not job.keyword_clips:
-        del record["keyword_clips"]
+    for key in ("keyword_clips", "lookalike_clips"):
+        if not record[key]:
+            del record[key]
     if job.lookalike_share == LOOKALIKE_SHARE:
         del record["lookalike_share"]
     return record
@@ -141,25 +131,48 @@ def speak(text: str, word: str | None, speaker, rng: np.random.Generator
     return wave, (int(a * scale), min(len(wave), int(np.ceil(b * scale))))
 
 
-def keyword_clips(folder: str) -> dict[str, list[tuple[str, int, int]]]:
-    """Per keyword, (wav path, word start, word end) of the training-split clips of a corpus
-    whose manifest marks each word (`tdnn prepare tts-commands`: Kokoro and Piper voices)."""
-    clips: dict[str, list] = {w: [] for w in WORDS_10}
-    with open(Path(folder) / "manifest.csv") as f:
-        for r in csv.DictReader(f):
-            if r["word"] in clips and r.get("split") == "training":
-                clips[r["word"]].append((str(Path(folder) / r["file"]), int(r["word_start"]),
-                                         int(r["word_end"])))
-    if not all(clips.values()):
-        raise UserError(f"--keyword-clips {folder}: needs training clips of all ten keywords "
-                        "with word_start/word_end in manifest.csv (tdnn prepare tts-commands)")
+CLIP_SPLITS = {"train": "training", "dev": "validation"}  # stream voices -> clips they take
+
+
+def engine_clips(folders: str, voices: str, words: tuple[str, ...], option: str
+                 ) -> dict[str, list[tuple[str, int, int]]]:
+    """Per word of `words`, (wav path, word start, word end) of the clips of the split that
+    matches the stream voices (training clips for train streams, validation = dev voices for
+    dev streams) in corpora (a comma list) whose manifest marks each word (`tdnn prepare
+    tts-commands`: Kokoro and Piper voices); every word must have clips."""
+    split = CLIP_SPLITS[voices]
+    clips: dict[str, list] = {w: [] for w in words}
+    for folder in folders.split(","):
+        with open(Path(folder) / "manifest.csv") as f:
+            for r in csv.DictReader(f):
+                if r["word"] in clips and r.get("split") == split:
+                    clips[r["word"]].append((str(Path(folder) / r["file"]),
+                                             int(r["word_start"]), int(r["word_end"])))
+    lacking = [w for w in words if not clips[w]]
+    if lacking:
+        more = f" (and {len(lacking) - 1} more words)" if len(lacking) > 1 else ""
+        raise UserError(f"{option} {folders}: no {split} clips of '{lacking[0]}'{more} with "
+                        "word_start/word_end in manifest.csv; render them with tdnn prepare "
+                        "tts-commands")
+    return clips
+
+
+def job_clips(job: StreamJob) -> dict[str, list[tuple[str, int, int]]]:
+    """The other engines' clips a job splices in: its keyword and look-alike clips by word."""
+    clips = {}
+    if job.keyword_clips:
+        clips |= engine_clips(job.keyword_clips, job.voices, WORDS_10, "--keyword-clips")
+    if job.lookalike_clips:
+        clips |= engine_clips(job.lookalike_clips, job.voices, NEGATIVE_WORDS,
+                              "--lookalike-clips")
     return clips
 
 
 def spliced(text: str, word: str, clip: tuple[str, int, int], speaker,
             rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int]]:
-    """`text` with eSpeak saying the words around `word` and `word` itself cut from another
-    engine's clip (its marked span and 30 ms either side) at the same loudness; the span."""
+    """`text` with eSpeak saying the words around `word` (a keyword or look-alike) and `word`
+    itself cut from another engine's clip (its marked span and 30 ms either side) at the same
+    loudness; the span."""
     import soundfile as sf
     tokens = text.split()
     i = next(k for k, t in enumerate(tokens) if t.strip(",.") == word)
@@ -184,8 +197,9 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
                  ) -> tuple[np.ndarray, list, list]:
     """`n` samples of utterances one after another, drawn by `shares` of kind, each by a random
     speaker at a random level; returns the track, (keyword, start, end) in seconds, and the same
-    for the look-alike words eSpeak said (Flite's and Festival's are not marked). With `clips`
-    (`keyword_clips`), half the keywords are another engine's, spliced in."""
+    for the look-alike words eSpeak said or were spliced (Flite's and Festival's are not marked).
+    With `clips` (`job_clips`), half the keywords and look-alike words it holds are another
+    engine's, spliced in."""
     kinds, p = list(shares), np.array(list(shares.values()))
     track, events, lookalikes = np.zeros(n), [], []
     t = int(rng.uniform(*gap) * SAMPLE_RATE)
@@ -194,7 +208,7 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
         text, word = utterance_text(kind, rng)
         speaker = speakers[rng.integers(len(speakers))]
         try:
-            if kind == "keyword" and clips and rng.random() < 0.5:
+            if clips and word in clips and rng.random() < 0.5:
                 pick = clips[word]
                 wave, span = spliced(text, word, pick[rng.integers(len(pick))], speaker, rng)
             else:
@@ -244,7 +258,7 @@ def render(job: StreamJob) -> dict:
     speakers = speakers_for(job.voices, job.seed)
     n = int(job.seconds * SAMPLE_RATE)
     shares = utterance_shares(job.kind, job.lookalike_share)
-    clips = keyword_clips(job.keyword_clips) if job.keyword_clips else None
+    clips = job_clips(job)
     speech, events, lookalikes = speech_track(n, shares, speakers, rng, clips=clips)
     rt60 = float(rng.uniform(0.2, 0.7)) if rng.random() < job.reverb_prob else 0.0
     if rt60:
@@ -286,13 +300,14 @@ def sidecar(name: str) -> str:
 def plan(out: Path, voices: str, keyword_streams: int, keyword_seconds: float,
          negative_streams: int, negative_seconds: float, seed: int,
          snr_db: tuple[float, float] = (5.0, 25.0), reverb_prob: float = 0.5,
-         keyword_clips: str = "", lookalike_share: float = LOOKALIKE_SHARE) -> list[StreamJob]:
+         keyword_clips: str = "", lookalike_share: float = LOOKALIKE_SHARE,
+         lookalike_clips: str = "") -> list[StreamJob]:
     """Every stream of a build: keyword streams first, then negative streams."""
     kinds = ([("keyword", keyword_seconds)] * keyword_streams
              + [("negative", negative_seconds)] * negative_streams)
     return [StreamJob(str(out), f"stream_{i:03d}.wav", kind, float(sec), voices,
                       int(np.random.default_rng([seed, i]).integers(2**31)), tuple(snr_db),
-                      reverb_prob, keyword_clips, lookalike_share)
+                      reverb_prob, keyword_clips, lookalike_share, lookalike_clips)
             for i, (kind, sec) in enumerate(kinds)]
 
 

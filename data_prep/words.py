@@ -34,12 +34,29 @@ def minimal_pair_words() -> tuple[str, ...]:
     return tuple(dict.fromkeys(w for group in MINIMAL_PAIRS for w in group))
 
 
+# Look-alike and partial words per keyword: never a keyword, always a false alarm if detected.
+# Exact homophones (know/no, write/right) are left out: no detector can tell them apart.
+HARD_NEGATIVES = {
+    "yes": ("yet", "yesterday", "less", "chess", "yeah"),
+    "no": ("snow", "note", "nor", "low", "nobel"),
+    "up": ("cup", "pup", "upon", "hub"),
+    "down": ("town", "gown", "brown", "dawn", "downy"),
+    "left": ("lift", "theft", "loft", "lent", "lefty"),
+    "right": ("bright", "light", "ride", "rate", "ripe"),
+    "on": ("gone", "one", "john", "honest"),
+    "off": ("of", "cough", "often", "scoff"),
+    "stop": ("top", "spot", "shop", "step", "stock"),
+    "go": ("goat", "goal", "grow", "toe", "ghost"),
+}
+LOOKALIKES = tuple(w for ws in HARD_NEGATIVES.values() for w in ws)
+
 # Named word sets for `--words`; 'all' is the default corpus.
 WORD_SETS = {
     "commands": COMMANDS_35,
     "kws10": COMMANDS_10,
     "unknown": UNKNOWN_EXTRA,
     "pairs": minimal_pair_words(),
+    "lookalikes": LOOKALIKES,
     "all": tuple(dict.fromkeys(COMMANDS_35 + UNKNOWN_EXTRA + minimal_pair_words())),
 }
 

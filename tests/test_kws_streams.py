@@ -203,10 +203,10 @@ def test_spliced_keyword_span_holds_the_clips_word(tmp_path):
     assert np.abs(wave[:a - pad]).max() > 0.01 and np.abs(wave[b + pad:]).max() > 0.01
 
 
-def test_keyword_clips_refused_outside_training_streams(tmp_path, capsys):
-    assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "dev",
+def test_keyword_clips_refused_outside_train_and_dev_streams(tmp_path, capsys):
+    assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "test",
                  "--keyword-clips", str(tmp_path)]) == 2
-    assert "--keyword-clips: training streams only" in capsys.readouterr().err
+    assert "--keyword-clips: train or dev streams only" in capsys.readouterr().err
     assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "train",
                  "--keyword-clips", str(tmp_path / "none")]) == 2
     assert "--keyword-clips" in capsys.readouterr().err and not (tmp_path / "s").exists()
@@ -235,3 +235,51 @@ def test_lookalike_share_sets_the_utterance_mix_and_is_recorded_only_when_change
     more = json.loads((tmp_path / "more" / "stream_000.json").read_text())
     assert "lookalike_share" not in default["job"] and more["job"]["lookalike_share"] == 0.6
     assert len(more["lookalikes"]) > len(default["lookalikes"])
+
+
+def tone_corpus(folder: Path, words, freqs: dict[str, float]) -> None:
+    """A tts-commands-like corpus: each word once per split, a 0.25 s tone of the split's
+    frequency at samples 4000-8000 of a 1 s clip, marked in manifest.csv."""
+    folder.mkdir()
+    rows = []
+    for split, hz in freqs.items():
+        clip = np.zeros(16000, np.float32)
+        clip[4000:8000] = 0.5 * np.sin(2 * np.pi * hz * np.arange(4000) / 16000)
+        for w in words:
+            audio.save(folder / f"{w}_{split}.wav", clip, 16000)
+            rows.append({"file": f"{w}_{split}.wav", "word": w, "word_start": 4000,
+                         "word_end": 8000, "split": split})
+    with open(folder / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def tone_share(wave: np.ndarray, hz: float) -> float:
+    """Share of a span's energy in the FFT bins within 50 Hz of `hz`."""
+    power = np.abs(np.fft.rfft(wave)) ** 2
+    f = np.fft.rfftfreq(len(wave), 1 / 16000)
+    return float(power[np.abs(f - hz) <= 50].sum() / power.sum())
+
+
+def test_dev_streams_splice_look_alike_clips_of_the_dev_split(tmp_path, capsys):
+    freqs = {"training": 700.0, "validation": 1500.0}
+    tone_corpus(tmp_path / "kw", WORDS_10, freqs)
+    tone_corpus(tmp_path / "la", kws_streams.NEGATIVE_WORDS, freqs)
+    assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "dev",
+                 "--lookalike-clips", str(tmp_path / "kw")]) == 2
+    assert ("--lookalike-clips" in capsys.readouterr().err
+            and not (tmp_path / "s").exists())  # keywords only: no look-alike clips
+    assert main(["prepare", "kws-streams", "--out", str(tmp_path / "s"), "--voices", "dev",
+                 "--keyword-streams", "0", "--negative-hours", "0.033", "--negative-seconds",
+                 "120", "--lookalike-share", "0.6", "--snr", "40", "40", "--reverb-prob", "0",
+                 "--keyword-clips", str(tmp_path / "kw"), "--lookalike-clips",
+                 f"{tmp_path / 'kw'},{tmp_path / 'la'}", "--jobs", "1", "--quiet"]) == 0
+    side = json.loads((tmp_path / "s" / "stream_000.json").read_text())
+    wave, sr = audio.load(tmp_path / "s" / "stream_000.wav"), 16000
+    spans = [wave[int(a * sr):int(b * sr)] for _, a, b in side["lookalikes"]]
+    dev = [tone_share(x, 1500.0) for x in spans]
+    # some look-alikes are the dev clips' tone (the marked span, nothing else), none the
+    # training clips'; the rest are eSpeak's words
+    assert sum(d > 0.95 for d in dev) >= 2 and sum(d < 0.2 for d in dev) >= 2
+    assert max(tone_share(x, 700.0) for x in spans) < 0.5

@@ -81,8 +81,8 @@ def _commands_parser(sub) -> None:
                                    "_background_noise_, manifest.csv).")
     _common(p, speakers=300)
     p.add_argument("--words", default="all",
-                   help="comma list of word sets (commands, kws10, unknown, pairs, all) "
-                        "and/or plain words")
+                   help="comma list of word sets (commands, kws10, unknown, pairs, lookalikes, "
+                        "all) and/or plain words")
     p.add_argument("--repeats", type=int, default=1,
                    help="clips per word per speaker (each with jittered rate and pitch)")
     p.add_argument("--noise-seconds", type=float, default=60.0,

@@ -55,10 +55,15 @@ def register(sub) -> None:
                    help="speech-to-noise ratio range in dB, drawn per stream")
     p.add_argument("--reverb-prob", type=float, default=0.5,
                    help="share of streams in a synthetic room (RT60 0.2-0.7 s)")
-    p.add_argument("--keyword-clips", type=Path, default=None, metavar="DIR",
-                   help="with --voices train: a `tdnn prepare tts-commands` corpus (Kokoro, "
-                        "Piper); half the keywords are its training clips' words spliced "
-                        "between eSpeak's carrier words, so stream training hears more engines")
+    p.add_argument("--keyword-clips", default=None, metavar="DIR[,DIR...]",
+                   help="with --voices train or dev: `tdnn prepare tts-commands` corpora "
+                        "(Kokoro, Piper); half the keywords are their clips of the streams' "
+                        "split (training clips for train, validation = dev voices for dev) "
+                        "spliced between eSpeak's carrier words, so streams speak with more "
+                        "engines")
+    p.add_argument("--lookalike-clips", default=None, metavar="DIR[,DIR...]",
+                   help="as --keyword-clips, for the look-alike words (render them with "
+                        "`tdnn prepare tts-commands --words lookalikes`)")
     p.add_argument("--lookalike-share", type=float, default=0.3, metavar="SHARE",
                    help="share of the utterances that are look-alike or partial words, in "
                         "keyword streams (beside 0.4 keywords) and negative streams; the rest "
@@ -120,24 +125,32 @@ def check(args) -> None:
     if not 0 < args.lookalike_share <= 0.6:
         raise UserError(f"--lookalike-share {args.lookalike_share}: use a share in (0, 0.6] "
                         "(keywords take 0.4 of a keyword stream)")
-    if args.keyword_clips is not None:
-        from data_prep.kws_streams import keyword_clips
-        if args.voices != "train":
-            raise UserError(f"--keyword-clips: training streams only (--voices train), not "
-                            f"--voices {args.voices}: dev and test streams keep unheard voices")
-        try:
-            keyword_clips(str(args.keyword_clips))
-        except OSError as e:
-            raise UserError(f"--keyword-clips {args.keyword_clips}: {e.strerror}; name a "
-                            "folder built by `tdnn prepare tts-commands`") from None
-        except (KeyError, ValueError):
-            raise UserError(f"--keyword-clips {args.keyword_clips}: manifest.csv lacks "
-                            "word/word_start/word_end/split; name a folder built by "
-                            "`tdnn prepare tts-commands`") from None
+    for option, folders in (("--keyword-clips", args.keyword_clips),
+                            ("--lookalike-clips", args.lookalike_clips)):
+        if folders is not None:
+            check_clips(option, folders, args.voices)
     packages = {"flite": "flite", "festival": "festival festvox-kallpc16k festvox-us-slt-hts"}
     if args.voices in packages and shutil.which(args.voices) is None:
         raise UserError(f"--voices {args.voices}: {args.voices} is not installed; apt-get "
                         f"install {packages[args.voices]}")
+
+
+def check_clips(option: str, folders: str, voices: str) -> None:
+    """Refuse clip corpora that are missing, unreadable or lack the words, or test streams."""
+    from data_prep.kws_streams import CLIP_SPLITS, NEGATIVE_WORDS, engine_clips
+    from tdnn.data.words import WORDS_10
+    if voices not in CLIP_SPLITS:
+        raise UserError(f"{option}: train or dev streams only, not --voices {voices}: test "
+                        "streams keep engines no corpus renders")
+    words = WORDS_10 if option == "--keyword-clips" else NEGATIVE_WORDS
+    try:
+        engine_clips(folders, voices, words, option)
+    except OSError as e:
+        raise UserError(f"{option} {e.filename}: {e.strerror}; name folders built by "
+                        "`tdnn prepare tts-commands`") from None
+    except (KeyError, ValueError):
+        raise UserError(f"{option} {folders}: a manifest.csv lacks word/word_start/word_end/"
+                        "split; name folders built by `tdnn prepare tts-commands`") from None
 
 
 def claim(out: Path, settings: dict) -> None:
@@ -171,15 +184,17 @@ def run(args) -> int:
                 "keyword_seconds": args.keyword_seconds, "negative_streams": negative,
                 "negative_seconds": args.negative_seconds, "snr": list(args.snr),
                 "reverb_prob": args.reverb_prob, "seed": args.seed}
-    clips = str(args.keyword_clips.resolve()) if args.keyword_clips else ""
-    if clips:
-        settings["keyword_clips"] = clips
+    clips = {key: ",".join(str(Path(d).resolve()) for d in folders.split(","))
+             for key, folders in (("keyword_clips", args.keyword_clips),
+                                  ("lookalike_clips", args.lookalike_clips)) if folders}
+    settings |= clips
     if args.lookalike_share != kws_streams.LOOKALIKE_SHARE:
         settings["lookalike_share"] = args.lookalike_share
     claim(args.out, settings)
     jobs = kws_streams.plan(args.out, args.voices, args.keyword_streams, args.keyword_seconds,
                             negative, args.negative_seconds, args.seed, tuple(args.snr),
-                            args.reverb_prob, clips, args.lookalike_share)
+                            args.reverb_prob, clips.get("keyword_clips", ""),
+                            args.lookalike_share, clips.get("lookalike_clips", ""))
     t0 = time.time()
     summary = kws_streams.build(args.out, jobs, args.jobs, progress=not args.quiet)
     return report_build("kws-streams", args.out, summary, time.time() - t0)

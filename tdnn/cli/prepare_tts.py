@@ -39,8 +39,8 @@ def register(sub) -> None:
     p.add_argument("--espeak-voices", type=int, default=40,
                    help="eSpeak voices (accent x variant) drawn, spread over the accents")
     p.add_argument("--words", default="commands",
-                   help="comma list of word sets (commands, kws10, unknown, pairs, all) and/or "
-                        "plain words")
+                   help="comma list of word sets (commands, kws10, unknown, pairs, lookalikes, "
+                        "all) and/or plain words")
     p.add_argument("--takes", type=int, default=2,
                    help="clips per word per voice, each take with its own drawn settings")
     p.add_argument("--split", choices=("voice-set", "hash", "train"), default="voice-set",
