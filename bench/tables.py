@@ -157,12 +157,12 @@ def _seed2(labels: dict) -> dict:
             for run, label in labels.items() if "s1_" in run}
 
 
-def _spliced(kind: str, which: str) -> dict:
-    """Labels of the 0.15-0.65 s runs whose training sets `which` splice in Kokoro keywords
+def _spliced(kind: str, which: str, words: str = "keywords") -> dict:
+    """Labels of the 0.15-0.65 s runs whose training sets `which` splice in Kokoro `words`
     (`ft16x3f15s<seed>_<kind>_...`, `tdnn prepare kws-streams --keyword-clips`)."""
     return {run.replace("_window", f"_{kind}_window"): label.replace(
                 "three times the streams", f"three times the streams ({which} with Kokoro "
-                "keywords)") for run, label in _fire("15", "0.15-0.65").items()}
+                f"{words})") for run, label in _fire("15", "0.15-0.65").items()}
 
 
 def _averaged(kind: str, epochs: str) -> dict:
@@ -180,6 +180,11 @@ def _both_seeds(kind: str, what: str) -> dict:
 # The 0.15-0.65 s runs with VTLP on their features (augment.mel_vtlp_prob) and beside them
 MELVTLP = _beside("melvtlp", "VTLP on the features (p 0.5, 0.9-1.1)",
                   "trained beside VTLP on the features")
+# Kokoro keywords, or keywords and look-alike words, in the third training set; and beside them
+KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
+            | _spliced("kokorola", "third", "keywords and look-alikes"))
+# Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
+DEV_STREAMS = {"data/streams_dev_engines": "dev with Kokoro/Piper words"}
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
 # to `clips` (8 epochs at lr 1e-3, or 16 / 32 ep. at 3e-3); reruns of `clips` are named apart;
 # a file of several runs maps each.
@@ -310,7 +315,15 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                     run: label.replace("clips +", "clips with Kokoro voices +", 1)
                     for run, label in _spliced("kokoroclips", "third").items()},
                 **{f"stream_pcen16x3f15kokoro_patience0.2_test_{engine}":
-                   MELVTLP | _spliced("kokoro", "third") for engine in ("flite", "festival")}}
+                   MELVTLP | _spliced("kokoro", "third") for engine in ("flite", "festival")},
+                # ... and Kokoro look-alike words too; dev streams with Kokoro/Piper words
+                "stream_pcen16x3f15kokoro_patience0.2_dev_engines": KOKOROLA,
+                "stream_pcen16x3f15kokorola_patience0.2_dev": KOKOROLA,
+                "stream_pcen16x3f15kokorola_patience0.2_dev_engines": KOKOROLA,
+                **{f"stream_pcen16x3f15kokorola_patience0.2_test_{engine}": KOKOROLA
+                   for engine in ("flite", "festival")},
+                "stream_pcen16x3f15kokorola_s2_patience0.2_dev": _seed2(KOKOROLA),
+                "stream_pcen16x3f15kokorola_s2_patience0.2_dev_engines": _seed2(KOKOROLA)}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
@@ -318,7 +331,9 @@ TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_c
              "stream_pcen16x3_patience0.2_test_flite", "stream_pcen16x3_patience0.2_test_festival",
              "stream_pcen16x3f15_patience0.2_test", "stream_pcen16x3f15_patience0.2_test_flite",
              "stream_pcen16x3f15kokoro_patience0.2_test_flite",
-             "stream_pcen16x3f15kokoro_patience0.2_test_festival"}
+             "stream_pcen16x3f15kokoro_patience0.2_test_festival",
+             "stream_pcen16x3f15kokorola_patience0.2_test_flite",
+             "stream_pcen16x3f15kokorola_patience0.2_test_festival"}
 ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 
@@ -339,8 +354,11 @@ def stream_misses() -> str:
                 points = m["given_thresholds"] if split == "test" else m["operating_points"]
                 engine = ENGINES.get(d.get("test_voices"))
                 voices = f" ({engine} voices)" if engine else ""
+                dev = DEV_STREAMS.get(d.get("dev"))
                 where = (f"**test{voices}** (dev thresholds, scored once)" if split == "test"
-                         else "dev (chosen on dev)")
+                         and not dev else "dev (chosen on dev)" if not dev else
+                         f"**test{voices}** (thresholds of the {dev}, scored once)"
+                         if split == "test" else f"{dev} (chosen on it)")
                 rows.append([run, where, str(m["keywords"]), f"{m['negative_hours']:.2f}",
                              *[_point(points[b]) for b in budgets], _det_miss(m["det"], 100)])
     return _table(["run", "streams (thresholds)", "keywords", "negative h",
