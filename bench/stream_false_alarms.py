@@ -1,7 +1,8 @@
 """What a detector's false alarms on streams fired on: each false alarm is put down to what was
 said where it fired -- another keyword (inside that keyword's window `[start, end + tolerance]`),
 a look-alike word (its span from the stream's sidecar, `tdnn prepare kws-streams` marks the ones
-eSpeak said) or neither (sentences, carrier words, noise). Two sets per run: the false alarms at
+eSpeak said and those spliced from another engine's clips, told apart) or neither (sentences,
+carrier words, noise). Two sets per run: the false alarms at
 the per-keyword thresholds chosen on these streams for `--budget` FA/h, and the ones that set
 each keyword's threshold for 1 FA/h (those at the next lower grid threshold), which decide the
 misses at 1 FA/h.
@@ -31,38 +32,42 @@ RESULTS = Path(__file__).parent / "results"
 TOLERANCE = 1.0  # seconds after a word's end that still count as on it (as stream_eval.py)
 
 
-def lookalike_spans(folder: Path) -> tuple[dict[str, list[tuple[str, float, float]]], float]:
-    """Per stream file, (word, start, end) of the look-alike words its sidecar marks; and the
-    seconds of all the streams."""
+def lookalike_spans(folder: Path
+                    ) -> tuple[dict[str, list[tuple[str, float, float, bool]]], float]:
+    """Per stream file, (word, start, end, spliced) of the look-alike words its sidecar marks
+    (spliced: another engine said it, `--lookalike-clips`); and the seconds of all the streams."""
     spans, seconds = {}, 0.0
     for path in sorted(folder.glob("stream_*.json")):
         side = json.loads(path.read_text())
         if "lookalikes" not in side:
             raise SystemExit(f"{path}: no look-alike spans; rebuild the streams with this "
                              "version of `tdnn prepare kws-streams`")
-        spans[path.with_suffix(".wav").name] = [tuple(x) for x in side["lookalikes"]]
+        other = {tuple(x) for x in side.get("spliced", [])}
+        spans[path.with_suffix(".wav").name] = [(*x, tuple(x) in other)
+                                                for x in side["lookalikes"]]
         seconds += side["seconds"]
     return spans, seconds
 
 
 def lookalike_cover(spans: dict, seconds: float, tolerance: float) -> dict:
-    """How many look-alikes, their seconds, and the share of the audio their windows
-    `[start, end + tolerance]` cover (overlaps counted twice)."""
-    said = [end - start for words in spans.values() for _, start, end in words]
-    return {"words": len(said), "seconds": sum(said),
-            "window_share": (sum(said) + tolerance * len(said)) / seconds}
+    """How many look-alikes (and how many another engine said), their seconds, and the share
+    of the audio their windows `[start, end + tolerance]` cover (overlaps counted twice)."""
+    said = [end - start for words in spans.values() for _, start, end, _ in words]
+    return {"words": len(said), "spliced": sum(x[3] for ws in spans.values() for x in ws),
+            "seconds": sum(said), "window_share": (sum(said) + tolerance * len(said)) / seconds}
 
 
 def said_at(fa: streams.Detection, events: list[streams.Event], lookalikes: list,
             tolerance: float) -> tuple[str, str]:
     """(kind, word) of what was said where a false alarm fired: 'keyword', 'same keyword'
-    (a second detection of a word already found), 'look-alike' or 'other'."""
+    (a second detection of a word already found), 'look-alike' (eSpeak's), 'spliced look-alike'
+    (another engine's) or 'other'."""
     for e in events:
         if e.start <= fa.time <= e.end + tolerance:
             return ("same keyword" if e.label == fa.label else "keyword"), e.label
-    for word, start, end in lookalikes:
+    for word, start, end, spliced in lookalikes:
         if start <= fa.time <= end + tolerance:
-            return "look-alike", word
+            return ("spliced look-alike" if spliced else "look-alike"), word
     return "other", ""
 
 
@@ -81,7 +86,8 @@ def summarise(fas: list, events: list[streams.Event], spans: dict, tolerance: fl
     by_file = streams.events_by_file(events)
     said = [(d.label, *said_at(d, by_file.get(name, []), spans.get(name, []), tolerance))
             for name, d in fas]
-    own = sum(kind == "look-alike" and word in HARD_NEGATIVES[label] for label, kind, word in said)
+    own = sum(kind.endswith("look-alike") and word in HARD_NEGATIVES[label]
+              for label, kind, word in said)
     return {"false_alarms": len(said), "by_kind": dict(Counter(k for _, k, _ in said)),
             "lookalike_of_the_detected_keyword": own,
             "detected_on": dict(Counter(f"{label}<-{word or kind}" for label, kind, word in said

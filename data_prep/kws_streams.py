@@ -5,8 +5,8 @@ non-keyword sentences, with noise and reverberation; each split speaks with its 
     tdnn prepare kws-streams --out streams/dev --voices dev --negative-hours 5
 
 Writes `stream_XXX.wav` (16 kHz), a sidecar `stream_XXX.json` per stream (its settings and
-keyword events: what makes a build resumable; and the spans of the look-alike words eSpeak
-said, to tell what a false alarm fired on), then `reference.csv` (file,label,start,end),
+keyword events: what makes a build resumable; the spans of the look-alike words, to tell
+what a false alarm fired on; and, with clips spliced in, which words another engine said), then `reference.csv` (file,label,start,end),
 `manifest.csv` (one row per stream) and the completion marker. A keyword event spans the
 keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase. Test streams may
 speak with Flite or Festival instead (`--voices flite|festival`, `flite_voices`,
@@ -194,21 +194,22 @@ def spliced(text: str, word: str, clip: tuple[str, int, int], speaker,
 
 def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.random.Generator,
                  gap: tuple[float, float] = (0.3, 2.0), clips: dict | None = None
-                 ) -> tuple[np.ndarray, list, list]:
+                 ) -> tuple[np.ndarray, list, list, list]:
     """`n` samples of utterances one after another, drawn by `shares` of kind, each by a random
-    speaker at a random level; returns the track, (keyword, start, end) in seconds, and the same
-    for the look-alike words eSpeak said or were spliced (Flite's and Festival's are not marked).
-    With `clips` (`job_clips`), half the keywords and look-alike words it holds are another
-    engine's, spliced in."""
+    speaker at a random level; returns the track, (keyword, start, end) in seconds, the same
+    for the look-alike words eSpeak said or were spliced (Flite's and Festival's are not marked),
+    and for the words spliced in. With `clips` (`job_clips`), half the keywords and look-alike
+    words it holds are another engine's."""
     kinds, p = list(shares), np.array(list(shares.values()))
-    track, events, lookalikes = np.zeros(n), [], []
+    track, events, lookalikes, other = np.zeros(n), [], [], []
     t = int(rng.uniform(*gap) * SAMPLE_RATE)
     while True:
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
         text, word = utterance_text(kind, rng)
         speaker = speakers[rng.integers(len(speakers))]
         try:
-            if clips and word in clips and rng.random() < 0.5:
+            cut = bool(clips) and word in clips and rng.random() < 0.5
+            if cut:
                 pick = clips[word]
                 wave, span = spliced(text, word, pick[rng.integers(len(pick))], speaker, rng)
             else:
@@ -218,12 +219,14 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
         except ValueError:  # keyword not found in Flite's/Festival's timing: another utterance
             continue
         if t + len(wave) > n:
-            return track, events, lookalikes
+            return track, events, lookalikes, other
         peak = np.max(np.abs(wave)) or 1.0
         track[t:t + len(wave)] += wave / peak * 10 ** (rng.uniform(-12, 0) / 20)
         if span is not None:
-            (events if kind == "keyword" else lookalikes).append(
-                (word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE))
+            said = (word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE)
+            (events if kind == "keyword" else lookalikes).append(said)
+            if cut:
+                other.append(said)
         t += len(wave) + int(rng.uniform(*gap) * SAMPLE_RATE)
 
 
@@ -259,7 +262,7 @@ def render(job: StreamJob) -> dict:
     n = int(job.seconds * SAMPLE_RATE)
     shares = utterance_shares(job.kind, job.lookalike_share)
     clips = job_clips(job)
-    speech, events, lookalikes = speech_track(n, shares, speakers, rng, clips=clips)
+    speech, events, lookalikes, other = speech_track(n, shares, speakers, rng, clips=clips)
     rt60 = float(rng.uniform(0.2, 0.7)) if rng.random() < job.reverb_prob else 0.0
     if rt60:
         speech = reverb(speech, rt60, float(rng.uniform(0, 10)), rng)
@@ -272,6 +275,8 @@ def render(job: StreamJob) -> dict:
     corpus.write_wav(Path(job.out) / job.name, mix.astype(np.float32), SAMPLE_RATE)
     side = {"job": job_record(job), "seconds": n / SAMPLE_RATE, "noise": kind,
             "snr_db": snr, "rt60": rt60, "events": events, "lookalikes": lookalikes}
+    if clips:  # which of them another engine said (not written without clips: older sidecars)
+        side["spliced"] = other
     atomic_write_text(Path(job.out) / sidecar(job.name), json.dumps(side) + "\n", durable=False)
     return side
 

@@ -234,6 +234,7 @@ def test_lookalike_share_sets_the_utterance_mix_and_is_recorded_only_when_change
     default = json.loads((tmp_path / "default" / "stream_000.json").read_text())
     more = json.loads((tmp_path / "more" / "stream_000.json").read_text())
     assert "lookalike_share" not in default["job"] and more["job"]["lookalike_share"] == 0.6
+    assert "spliced" not in default  # sidecars without clips keep their earlier fields
     assert len(more["lookalikes"]) > len(default["lookalikes"])
 
 
@@ -283,3 +284,7 @@ def test_dev_streams_splice_look_alike_clips_of_the_dev_split(tmp_path, capsys):
     # training clips'; the rest are eSpeak's words
     assert sum(d > 0.95 for d in dev) >= 2 and sum(d < 0.2 for d in dev) >= 2
     assert max(tone_share(x, 700.0) for x in spans) < 0.5
+    # the sidecar names exactly the look-alikes that are the clips' tone as spliced
+    toned = [w for w, d in zip(side["lookalikes"], dev) if d > 0.95]
+    assert side["spliced"] == toned
+
