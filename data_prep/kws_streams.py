@@ -12,7 +12,8 @@ keyword's own phonemes (eSpeak's phoneme events), not its carrier phrase. Test s
 speak with Flite or Festival instead (`--voices flite|festival`, `flite_voices`,
 `festival_voices`); training and dev streams may take half their keywords (`--keyword-clips`)
 and look-alike words (`--lookalike-clips`) from other engines' clips of their own split's
-voices, spliced between eSpeak's words.
+voices, spliced between eSpeak's words, and put one other word of theirs into half of the
+keyword-free sentences (`--filler-clips`).
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ class StreamJob:
     keyword_clips: str = ""  # clip corpora (comma list) whose keywords replace half of eSpeak's
     lookalike_share: float = LOOKALIKE_SHARE  # share of utterances that are look-alike words
     lookalike_clips: str = ""  # clip corpora whose look-alike words replace half of eSpeak's
+    filler_clips: str = ""  # clip corpora of other words, one put into half of the sentences
 
 
 def job_record(job: StreamJob) -> dict:
-    """The job as its sidecar records it (no folder; no `keyword_clips`, `lookalike_clips` or
-    `lookalike_share` at their defaults, so builds from before those options still count as
-    done)."""
+    """The job as its sidecar records it (no folder; no `keyword_clips`, `lookalike_clips`,
+    `filler_clips` or `lookalike_share` at their defaults, so builds from before those options
+    still count as done)."""
     record = json.loads(json.dumps(asdict(job) | {"out": None}))
-    for key in ("keyword_clips", "lookalike_clips"):
+    for key in ("keyword_clips", "lookalike_clips", "filler_clips"):
         if not record[key]:
             del record[key]
     if job.lookalike_share == LOOKALIKE_SHARE:
@@ -142,18 +144,40 @@ def engine_clips(folders: str, voices: str, words: tuple[str, ...], option: str
     tts-commands`: Kokoro and Piper voices); every word must have clips."""
     split = CLIP_SPLITS[voices]
     clips: dict[str, list] = {w: [] for w in words}
-    for folder in folders.split(","):
-        with open(Path(folder) / "manifest.csv") as f:
-            for r in csv.DictReader(f):
-                if r["word"] in clips and r.get("split") == split:
-                    clips[r["word"]].append((str(Path(folder) / r["file"]),
-                                             int(r["word_start"]), int(r["word_end"])))
+    for word, clip in clip_rows(folders, split):
+        if word in clips:
+            clips[word].append(clip)
     lacking = [w for w in words if not clips[w]]
     if lacking:
         more = f" (and {len(lacking) - 1} more words)" if len(lacking) > 1 else ""
         raise UserError(f"{option} {folders}: no {split} clips of '{lacking[0]}'{more} with "
                         "word_start/word_end in manifest.csv; render them with tdnn prepare "
                         "tts-commands")
+    return clips
+
+
+def clip_rows(folders: str, split: str):
+    """Yield (word, (wav path, word start, word end)) of the `split` clips of corpora (a comma
+    list) whose manifest marks each word."""
+    for folder in folders.split(","):
+        with open(Path(folder) / "manifest.csv") as f:
+            for r in csv.DictReader(f):
+                if r.get("split") == split:
+                    yield r["word"], (str(Path(folder) / r["file"]), int(r["word_start"]),
+                                      int(r["word_end"]))
+
+
+def filler_clips(folders: str, voices: str) -> dict[str, list[tuple[str, int, int]]]:
+    """Per word that is neither a keyword nor a look-alike, its clips of the split that matches
+    the stream voices (as `engine_clips`); at least one such word."""
+    clips: dict[str, list] = {}
+    for word, clip in clip_rows(folders, CLIP_SPLITS[voices]):
+        if word not in WORDS_10 and word not in NEGATIVE_WORDS:
+            clips.setdefault(word, []).append(clip)
+    if not clips:
+        raise UserError(f"--filler-clips {folders}: no {CLIP_SPLITS[voices]} clips of a word "
+                        "that is neither a keyword nor a look-alike; render some with tdnn "
+                        "prepare tts-commands --words all")
     return clips
 
 
@@ -192,14 +216,25 @@ def spliced(text: str, word: str, clip: tuple[str, int, int], speaker,
     return out, (start, start + b - a)
 
 
+def with_filler(text: str, fillers: dict, rng: np.random.Generator) -> tuple[str, str]:
+    """A sentence with one word of `fillers` put between two of its words (or at either end),
+    and that word."""
+    words = sorted(fillers)
+    word = words[rng.integers(len(words))]
+    tokens = text.split()
+    at = int(rng.integers(len(tokens) + 1))
+    return " ".join(tokens[:at] + [word] + tokens[at:]), word
+
+
 def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.random.Generator,
-                 gap: tuple[float, float] = (0.3, 2.0), clips: dict | None = None
-                 ) -> tuple[np.ndarray, list, list, list]:
+                 gap: tuple[float, float] = (0.3, 2.0), clips: dict | None = None,
+                 fillers: dict | None = None) -> tuple[np.ndarray, list, list, list]:
     """`n` samples of utterances one after another, drawn by `shares` of kind, each by a random
     speaker at a random level; returns the track, (keyword, start, end) in seconds, the same
     for the look-alike words eSpeak said or were spliced (Flite's and Festival's are not marked),
     and for the words spliced in. With `clips` (`job_clips`), half the keywords and look-alike
-    words it holds are another engine's."""
+    words it holds are another engine's; with `fillers` (`filler_clips`), half the sentences
+    hold one other word of another engine."""
     kinds, p = list(shares), np.array(list(shares.values()))
     track, events, lookalikes, other = np.zeros(n), [], [], []
     t = int(rng.uniform(*gap) * SAMPLE_RATE)
@@ -207,10 +242,14 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
         text, word = utterance_text(kind, rng)
         speaker = speakers[rng.integers(len(speakers))]
+        pool = clips
+        if fillers and kind == "sentence" and rng.random() < 0.5:
+            text, word = with_filler(text, fillers, rng)
+            pool = fillers
         try:
-            cut = bool(clips) and word in clips and rng.random() < 0.5
+            cut = bool(pool) and word in pool and (kind == "sentence" or rng.random() < 0.5)
             if cut:
-                pick = clips[word]
+                pick = pool[word]
                 wave, span = spliced(text, word, pick[rng.integers(len(pick))], speaker, rng)
             else:
                 marked = kind == "keyword" or (kind == "hard" and not isinstance(
@@ -224,7 +263,8 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
         track[t:t + len(wave)] += wave / peak * 10 ** (rng.uniform(-12, 0) / 20)
         if span is not None:
             said = (word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE)
-            (events if kind == "keyword" else lookalikes).append(said)
+            if kind != "sentence":
+                (events if kind == "keyword" else lookalikes).append(said)
             if cut:
                 other.append(said)
         t += len(wave) + int(rng.uniform(*gap) * SAMPLE_RATE)
@@ -262,7 +302,9 @@ def render(job: StreamJob) -> dict:
     n = int(job.seconds * SAMPLE_RATE)
     shares = utterance_shares(job.kind, job.lookalike_share)
     clips = job_clips(job)
-    speech, events, lookalikes, other = speech_track(n, shares, speakers, rng, clips=clips)
+    fillers = filler_clips(job.filler_clips, job.voices) if job.filler_clips else None
+    speech, events, lookalikes, other = speech_track(n, shares, speakers, rng, clips=clips,
+                                                     fillers=fillers)
     rt60 = float(rng.uniform(0.2, 0.7)) if rng.random() < job.reverb_prob else 0.0
     if rt60:
         speech = reverb(speech, rt60, float(rng.uniform(0, 10)), rng)
@@ -275,7 +317,7 @@ def render(job: StreamJob) -> dict:
     corpus.write_wav(Path(job.out) / job.name, mix.astype(np.float32), SAMPLE_RATE)
     side = {"job": job_record(job), "seconds": n / SAMPLE_RATE, "noise": kind,
             "snr_db": snr, "rt60": rt60, "events": events, "lookalikes": lookalikes}
-    if clips:  # which of them another engine said (not written without clips: older sidecars)
+    if clips or fillers:  # which words another engine said (absent without: older sidecars)
         side["spliced"] = other
     atomic_write_text(Path(job.out) / sidecar(job.name), json.dumps(side) + "\n", durable=False)
     return side
@@ -306,13 +348,14 @@ def plan(out: Path, voices: str, keyword_streams: int, keyword_seconds: float,
          negative_streams: int, negative_seconds: float, seed: int,
          snr_db: tuple[float, float] = (5.0, 25.0), reverb_prob: float = 0.5,
          keyword_clips: str = "", lookalike_share: float = LOOKALIKE_SHARE,
-         lookalike_clips: str = "") -> list[StreamJob]:
+         lookalike_clips: str = "", filler_clips: str = "") -> list[StreamJob]:
     """Every stream of a build: keyword streams first, then negative streams."""
     kinds = ([("keyword", keyword_seconds)] * keyword_streams
              + [("negative", negative_seconds)] * negative_streams)
     return [StreamJob(str(out), f"stream_{i:03d}.wav", kind, float(sec), voices,
                       int(np.random.default_rng([seed, i]).integers(2**31)), tuple(snr_db),
-                      reverb_prob, keyword_clips, lookalike_share, lookalike_clips)
+                      reverb_prob, keyword_clips, lookalike_share, lookalike_clips,
+                      filler_clips)
             for i, (kind, sec) in enumerate(kinds)]
 
 

@@ -288,3 +288,26 @@ def test_dev_streams_splice_look_alike_clips_of_the_dev_split(tmp_path, capsys):
     toned = [w for w, d in zip(side["lookalikes"], dev) if d > 0.95]
     assert side["spliced"] == toned
 
+
+
+def test_filler_clips_put_another_engine_word_into_sentences(tmp_path, capsys):
+    freqs = {"training": 700.0, "validation": 1500.0}
+    tone_corpus(tmp_path / "fill", ("apple", "window") + WORDS_10[:1], freqs)
+    opts = ["prepare", "kws-streams", "--voices", "dev", "--keyword-streams", "0",
+            "--negative-hours", "0.033", "--negative-seconds", "120", "--snr", "40", "40",
+            "--reverb-prob", "0", "--jobs", "1", "--quiet"]
+    tone_corpus(tmp_path / "kw_only", WORDS_10, freqs)
+    assert main(opts + ["--out", str(tmp_path / "x"), "--filler-clips",
+                        str(tmp_path / "kw_only")]) == 2  # no word but keywords
+    assert "--filler-clips" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(opts + ["--out", str(tmp_path / "s"), "--filler-clips",
+                        str(tmp_path / "fill")]) == 0
+    side = json.loads((tmp_path / "s" / "stream_000.json").read_text())
+    wave = audio.load(tmp_path / "s" / "stream_000.wav")
+    # the spliced words are the corpus's other words (never its keyword), each the dev clips'
+    # tone where the sidecar says; they are neither keywords nor look-alikes of the stream
+    assert side["spliced"] and {w for w, _, _ in side["spliced"]} <= {"apple", "window"}
+    for _, a, b in side["spliced"]:
+        assert tone_share(wave[int(a * 16000):int(b * 16000)], 1500.0) > 0.95
+    assert not side["events"] and not set(map(tuple, side["spliced"])) & set(
+        map(tuple, side["lookalikes"]))

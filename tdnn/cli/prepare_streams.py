@@ -64,6 +64,11 @@ def register(sub) -> None:
     p.add_argument("--lookalike-clips", default=None, metavar="DIR[,DIR...]",
                    help="as --keyword-clips, for the look-alike words (render them with "
                         "`tdnn prepare tts-commands --words lookalikes`)")
+    p.add_argument("--filler-clips", default=None, metavar="DIR[,DIR...]",
+                   help="as --keyword-clips, for the other speech: half the keyword-free "
+                        "sentences get one of these corpora's words that is neither a keyword "
+                        "nor a look-alike (e.g. `tdnn prepare tts-commands --words all`), so "
+                        "other engines' voices do not only say keywords")
     p.add_argument("--lookalike-share", type=float, default=0.3, metavar="SHARE",
                    help="share of the utterances that are look-alike or partial words, in "
                         "keyword streams (beside 0.4 keywords) and negative streams; the rest "
@@ -126,7 +131,8 @@ def check(args) -> None:
         raise UserError(f"--lookalike-share {args.lookalike_share}: use a share in (0, 0.6] "
                         "(keywords take 0.4 of a keyword stream)")
     for option, folders in (("--keyword-clips", args.keyword_clips),
-                            ("--lookalike-clips", args.lookalike_clips)):
+                            ("--lookalike-clips", args.lookalike_clips),
+                            ("--filler-clips", args.filler_clips)):
         if folders is not None:
             check_clips(option, folders, args.voices)
     packages = {"flite": "flite", "festival": "festival festvox-kallpc16k festvox-us-slt-hts"}
@@ -137,14 +143,17 @@ def check(args) -> None:
 
 def check_clips(option: str, folders: str, voices: str) -> None:
     """Refuse clip corpora that are missing, unreadable or lack the words, or test streams."""
-    from data_prep.kws_streams import CLIP_SPLITS, NEGATIVE_WORDS, engine_clips
+    from data_prep.kws_streams import CLIP_SPLITS, NEGATIVE_WORDS, engine_clips, filler_clips
     from tdnn.data.words import WORDS_10
     if voices not in CLIP_SPLITS:
         raise UserError(f"{option}: train or dev streams only, not --voices {voices}: test "
                         "streams keep engines no corpus renders")
-    words = WORDS_10 if option == "--keyword-clips" else NEGATIVE_WORDS
     try:
-        engine_clips(folders, voices, words, option)
+        if option == "--filler-clips":
+            filler_clips(folders, voices)
+        else:
+            words = WORDS_10 if option == "--keyword-clips" else NEGATIVE_WORDS
+            engine_clips(folders, voices, words, option)
     except OSError as e:
         raise UserError(f"{option} {e.filename}: {e.strerror}; name folders built by "
                         "`tdnn prepare tts-commands`") from None
@@ -186,7 +195,8 @@ def run(args) -> int:
                 "reverb_prob": args.reverb_prob, "seed": args.seed}
     clips = {key: ",".join(str(Path(d).resolve()) for d in folders.split(","))
              for key, folders in (("keyword_clips", args.keyword_clips),
-                                  ("lookalike_clips", args.lookalike_clips)) if folders}
+                                  ("lookalike_clips", args.lookalike_clips),
+                                  ("filler_clips", args.filler_clips)) if folders}
     settings |= clips
     if args.lookalike_share != kws_streams.LOOKALIKE_SHARE:
         settings["lookalike_share"] = args.lookalike_share
@@ -194,7 +204,8 @@ def run(args) -> int:
     jobs = kws_streams.plan(args.out, args.voices, args.keyword_streams, args.keyword_seconds,
                             negative, args.negative_seconds, args.seed, tuple(args.snr),
                             args.reverb_prob, clips.get("keyword_clips", ""),
-                            args.lookalike_share, clips.get("lookalike_clips", ""))
+                            args.lookalike_share, clips.get("lookalike_clips", ""),
+                            clips.get("filler_clips", ""))
     t0 = time.time()
     summary = kws_streams.build(args.out, jobs, args.jobs, progress=not args.quiet)
     return report_build("kws-streams", args.out, summary, time.time() - t0)
