@@ -180,9 +180,10 @@ def _both_seeds(kind: str, what: str) -> dict:
 # The 0.15-0.65 s runs with VTLP on their features (augment.mel_vtlp_prob) and beside them
 MELVTLP = _beside("melvtlp", "VTLP on the features (p 0.5, 0.9-1.1)",
                   "trained beside VTLP on the features")
-# Kokoro keywords, or keywords and look-alike words, in the third training set; and beside them
+# Kokoro keywords (and look-alike words, and filler words) in the third training set; beside them
 KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
-            | _spliced("kokorola", "third", "keywords and look-alikes"))
+            | _spliced("kokorola", "third", "keywords and look-alikes")
+            | _spliced("kokorolaf", "third", "keywords, look-alikes and filler words"))
 # Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
 DEV_STREAMS = {"data/streams_dev_engines": "dev with Kokoro/Piper words"}
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
@@ -323,7 +324,9 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 **{f"stream_pcen16x3f15kokorola_patience0.2_test_{engine}": KOKOROLA
                    for engine in ("flite", "festival")},
                 "stream_pcen16x3f15kokorola_s2_patience0.2_dev": _seed2(KOKOROLA),
-                "stream_pcen16x3f15kokorola_s2_patience0.2_dev_engines": _seed2(KOKOROLA)}
+                "stream_pcen16x3f15kokorola_s2_patience0.2_dev_engines": _seed2(KOKOROLA),
+                "stream_pcen16x3f15kokorolaf_patience0.2_dev": KOKOROLA,
+                "stream_pcen16x3f15kokorolaf_patience0.2_dev_engines": KOKOROLA}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
