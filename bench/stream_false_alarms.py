@@ -2,10 +2,9 @@
 said where it fired -- another keyword (inside that keyword's window `[start, end + tolerance]`),
 a look-alike word (its span from the stream's sidecar, `tdnn prepare kws-streams` marks the ones
 eSpeak said and those spliced from another engine's clips, told apart) or neither (sentences,
-carrier words, noise). Two sets per run: the false alarms at
-the per-keyword thresholds chosen on these streams for `--budget` FA/h, and the ones that set
-each keyword's threshold for 1 FA/h (those at the next lower grid threshold), which decide the
-misses at 1 FA/h.
+carrier words, noise). Two sets per run: the false alarms at the per-keyword thresholds chosen
+on these streams for `--budget` FA/h, and the ones that set each keyword's threshold for
+1 FA/h (those at the next lower grid threshold), which decide the misses at 1 FA/h.
 
     python bench/stream_false_alarms.py --streams DEV --patience 0.2 RUN [RUN ...]
 
