@@ -183,7 +183,11 @@ MELVTLP = _beside("melvtlp", "VTLP on the features (p 0.5, 0.9-1.1)",
 # Kokoro keywords (and look-alike words, and filler words) in the third training set; beside them
 KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
             | _spliced("kokorola", "third", "keywords and look-alikes")
-            | _spliced("kokorolaf", "third", "keywords, look-alikes and filler words"))
+            | _spliced("kokorolaf", "third", "keywords, look-alikes and filler words")
+            | {run.replace("kokorola_", "kokorola2_"): label.replace(
+                "(third with Kokoro keywords and look-alikes)",
+                "(third with Kokoro keywords and look-alikes, second with Kokoro look-alikes)")
+               for run, label in _spliced("kokorola", "third", "keywords and look-alikes").items()})
 # Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
 DEV_STREAMS = {"data/streams_dev_engines": "dev with Kokoro/Piper words"}
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
@@ -326,7 +330,11 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 "stream_pcen16x3f15kokorola_s2_patience0.2_dev": _seed2(KOKOROLA),
                 "stream_pcen16x3f15kokorola_s2_patience0.2_dev_engines": _seed2(KOKOROLA),
                 "stream_pcen16x3f15kokorolaf_patience0.2_dev": KOKOROLA,
-                "stream_pcen16x3f15kokorolaf_patience0.2_dev_engines": KOKOROLA}
+                "stream_pcen16x3f15kokorolaf_patience0.2_dev_engines": KOKOROLA,
+                "stream_pcen16x3f15kokorola2_patience0.2_dev": KOKOROLA,
+                "stream_pcen16x3f15kokorola2_patience0.2_dev_engines": KOKOROLA,
+                **{f"stream_pcen16x3f15kokorola2_patience0.2_test_{engine}": KOKOROLA
+                   for engine in ("flite", "festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
@@ -336,7 +344,9 @@ TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_c
              "stream_pcen16x3f15kokoro_patience0.2_test_flite",
              "stream_pcen16x3f15kokoro_patience0.2_test_festival",
              "stream_pcen16x3f15kokorola_patience0.2_test_flite",
-             "stream_pcen16x3f15kokorola_patience0.2_test_festival"}
+             "stream_pcen16x3f15kokorola_patience0.2_test_festival",
+             "stream_pcen16x3f15kokorola2_patience0.2_test_flite",
+             "stream_pcen16x3f15kokorola2_patience0.2_test_festival"}
 ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 
