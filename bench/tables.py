@@ -184,10 +184,8 @@ MELVTLP = _beside("melvtlp", "VTLP on the features (p 0.5, 0.9-1.1)",
 KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
             | _spliced("kokorola", "third", "keywords and look-alikes")
             | _spliced("kokorolaf", "third", "keywords, look-alikes and filler words")
-            | {run.replace("kokorola_", "kokorola2_"): label.replace(
-                "(third with Kokoro keywords and look-alikes)",
-                "(third with Kokoro keywords and look-alikes, second with Kokoro look-alikes)")
-               for run, label in _spliced("kokorola", "third", "keywords and look-alikes").items()})
+            | _spliced("kokorola2", "third with Kokoro keywords and look-alikes, second",
+                       "look-alikes"))
 # Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
 DEV_STREAMS = {"data/streams_dev_engines": "dev with Kokoro/Piper words"}
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
@@ -368,10 +366,11 @@ def stream_misses() -> str:
                 engine = ENGINES.get(d.get("test_voices"))
                 voices = f" ({engine} voices)" if engine else ""
                 dev = DEV_STREAMS.get(d.get("dev"))
-                where = (f"**test{voices}** (dev thresholds, scored once)" if split == "test"
-                         and not dev else "dev (chosen on dev)" if not dev else
-                         f"**test{voices}** (thresholds of the {dev}, scored once)"
-                         if split == "test" else f"{dev} (chosen on it)")
+                if split == "test":
+                    chosen = f"thresholds of the {dev}" if dev else "dev thresholds"
+                    where = f"**test{voices}** ({chosen}, scored once)"
+                else:
+                    where = f"{dev} (chosen on it)" if dev else "dev (chosen on dev)"
                 rows.append([run, where, str(m["keywords"]), f"{m['negative_hours']:.2f}",
                              *[_point(points[b]) for b in budgets], _det_miss(m["det"], 100)])
     return _table(["run", "streams (thresholds)", "keywords", "negative h",

@@ -181,14 +181,16 @@ def filler_clips(folders: str, voices: str) -> dict[str, list[tuple[str, int, in
     return clips
 
 
+CLIP_WORDS = {"--keyword-clips": WORDS_10, "--lookalike-clips": NEGATIVE_WORDS}  # all needed
+
+
 def job_clips(job: StreamJob) -> dict[str, list[tuple[str, int, int]]]:
     """The other engines' clips a job splices in: its keyword and look-alike clips by word."""
     clips = {}
-    if job.keyword_clips:
-        clips |= engine_clips(job.keyword_clips, job.voices, WORDS_10, "--keyword-clips")
-    if job.lookalike_clips:
-        clips |= engine_clips(job.lookalike_clips, job.voices, NEGATIVE_WORDS,
-                              "--lookalike-clips")
+    for option, folders in (("--keyword-clips", job.keyword_clips),
+                            ("--lookalike-clips", job.lookalike_clips)):
+        if folders:
+            clips |= engine_clips(folders, job.voices, CLIP_WORDS[option], option)
     return clips
 
 

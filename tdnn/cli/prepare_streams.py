@@ -143,8 +143,7 @@ def check(args) -> None:
 
 def check_clips(option: str, folders: str, voices: str) -> None:
     """Refuse clip corpora that are missing, unreadable or lack the words, or test streams."""
-    from data_prep.kws_streams import CLIP_SPLITS, NEGATIVE_WORDS, engine_clips, filler_clips
-    from tdnn.data.words import WORDS_10
+    from data_prep.kws_streams import CLIP_SPLITS, CLIP_WORDS, engine_clips, filler_clips
     if voices not in CLIP_SPLITS:
         raise UserError(f"{option}: train or dev streams only, not --voices {voices}: test "
                         "streams keep engines no corpus renders")
@@ -152,8 +151,7 @@ def check_clips(option: str, folders: str, voices: str) -> None:
         if option == "--filler-clips":
             filler_clips(folders, voices)
         else:
-            words = WORDS_10 if option == "--keyword-clips" else NEGATIVE_WORDS
-            engine_clips(folders, voices, words, option)
+            engine_clips(folders, voices, CLIP_WORDS[option], option)
     except OSError as e:
         raise UserError(f"{option} {e.filename}: {e.strerror}; name folders built by "
                         "`tdnn prepare tts-commands`") from None
