@@ -13,7 +13,8 @@ events), not its carrier phrase. Test streams may speak with Flite or Festival i
 `festival_voices`); training and dev streams may take half their keywords (`--keyword-clips`)
 and look-alike words (`--lookalike-clips`) from other engines' clips of their own split's
 voices, spliced between eSpeak's words, and put one other word of theirs into half of the
-keyword-free sentences (`--filler-clips`).
+keyword-free sentences (`--filler-clips`); and speak a share of all their utterances with
+Kokoro's voices of their split, whole (`--kokoro-share`, `data_prep.kokoro_voices`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tdnn.data.words import WORDS_10
 from tdnn.errors import UserError
 from tdnn.streams import REFERENCE, Event, write_reference
 
-from . import corpus, espeak, festival_voices, flite_voices
+from . import corpus, espeak, festival_voices, flite_voices, kokoro_voices
 from .stream_voices import speakers_for
 from .words import LOOKALIKES, SENTENCE_WORDS
 
@@ -63,18 +64,21 @@ class StreamJob:
     lookalike_share: float = LOOKALIKE_SHARE  # share of utterances that are look-alike words
     lookalike_clips: str = ""  # clip corpora whose look-alike words replace half of eSpeak's
     filler_clips: str = ""  # clip corpora of other words, one put into half of the sentences
+    kokoro_share: float = 0.0  # share of utterances Kokoro says whole (train and dev voices)
 
 
 def job_record(job: StreamJob) -> dict:
     """The job as its sidecar records it (no folder; no `keyword_clips`, `lookalike_clips`,
-    `filler_clips` or `lookalike_share` at their defaults, so builds from before those options
-    still count as done)."""
+    `filler_clips`, `lookalike_share` or `kokoro_share` at their defaults, so builds from before
+    those options still count as done)."""
     record = json.loads(json.dumps(asdict(job) | {"out": None}))
     for key in ("keyword_clips", "lookalike_clips", "filler_clips"):
         if not record[key]:
             del record[key]
     if job.lookalike_share == LOOKALIKE_SHARE:
         del record["lookalike_share"]
+    if not job.kokoro_share:
+        del record["kokoro_share"]
     return record
 
 
@@ -122,6 +126,8 @@ def speak(text: str, word: str | None, speaker, rng: np.random.Generator
         return flite_voices.speak(text, word, speaker)
     if isinstance(speaker, festival_voices.FestivalSpeaker):
         return festival_voices.speak(text, word, speaker)
+    if isinstance(speaker, kokoro_voices.KokoroSpeaker):
+        return kokoro_voices.speak(text, word, speaker)
     rate = int(np.clip(speaker.rate * rng.uniform(0.9, 1.1), espeak.RATE_MIN, 260))
     syn = espeak.synthesize(text, speaker.voice, rate=rate, pitch=speaker.pitch,
                             pitch_range=speaker.pitch_range, seed=int(rng.integers(2**31)))
@@ -230,13 +236,15 @@ def with_filler(text: str, fillers: dict, rng: np.random.Generator) -> tuple[str
 
 def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.random.Generator,
                  gap: tuple[float, float] = (0.3, 2.0), clips: dict | None = None,
-                 fillers: dict | None = None) -> tuple[np.ndarray, list, list, list]:
+                 fillers: dict | None = None, kokoro: tuple[list, float] = ([], 0.0)
+                 ) -> tuple[np.ndarray, list, list, list]:
     """`n` samples of utterances one after another, drawn by `shares` of kind, each by a random
     speaker at a random level; returns the track, (keyword, start, end) in seconds, the same
-    for the look-alike words eSpeak said or were spliced (Flite's and Festival's are not marked),
-    and for the words spliced in. With `clips` (`job_clips`), half the keywords and look-alike
-    words it holds are another engine's; with `fillers` (`filler_clips`), half the sentences
-    hold one other word of another engine."""
+    for the look-alike words eSpeak, Kokoro or a clip said (Flite's and Festival's are not
+    marked), and for the words another engine said. With `clips` (`job_clips`), half the
+    keywords and look-alike words it holds are another engine's; with `fillers`
+    (`filler_clips`), half the sentences hold one other word of another engine; `kokoro`
+    (speakers, share): that share of the utterances is one of these Kokoro speakers', whole."""
     kinds, p = list(shares), np.array(list(shares.values()))
     track, events, lookalikes, other = np.zeros(n), [], [], []
     t = int(rng.uniform(*gap) * SAMPLE_RATE)
@@ -244,12 +252,16 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
         text, word = utterance_text(kind, rng)
         speaker = speakers[rng.integers(len(speakers))]
+        whole = kokoro[1] > 0 and rng.random() < kokoro[1]
+        if whole:
+            speaker = kokoro[0][rng.integers(len(kokoro[0]))]
         pool = clips
-        if fillers and kind == "sentence" and rng.random() < 0.5:
+        if not whole and fillers and kind == "sentence" and rng.random() < 0.5:
             text, word = with_filler(text, fillers, rng)
             pool = fillers
         try:
-            cut = bool(pool) and word in pool and (kind == "sentence" or rng.random() < 0.5)
+            cut = (not whole and bool(pool) and word in pool
+                   and (kind == "sentence" or rng.random() < 0.5))
             if cut:
                 pick = pool[word]
                 wave, span = spliced(text, word, pick[rng.integers(len(pick))], speaker, rng)
@@ -267,7 +279,7 @@ def speech_track(n: int, shares: dict[str, float], speakers: list, rng: np.rando
             said = (word, (t + span[0]) / SAMPLE_RATE, (t + span[1]) / SAMPLE_RATE)
             if kind != "sentence":
                 (events if kind == "keyword" else lookalikes).append(said)
-            if cut:
+            if cut or whole:
                 other.append(said)
         t += len(wave) + int(rng.uniform(*gap) * SAMPLE_RATE)
 
@@ -305,8 +317,10 @@ def render(job: StreamJob) -> dict:
     shares = utterance_shares(job.kind, job.lookalike_share)
     clips = job_clips(job)
     fillers = filler_clips(job.filler_clips, job.voices) if job.filler_clips else None
+    kokoro = (kokoro_voices.speakers(job.voices, job.seed) if job.kokoro_share else [],
+              job.kokoro_share)
     speech, events, lookalikes, other = speech_track(n, shares, speakers, rng, clips=clips,
-                                                     fillers=fillers)
+                                                     fillers=fillers, kokoro=kokoro)
     rt60 = float(rng.uniform(0.2, 0.7)) if rng.random() < job.reverb_prob else 0.0
     if rt60:
         speech = reverb(speech, rt60, float(rng.uniform(0, 10)), rng)
@@ -319,7 +333,7 @@ def render(job: StreamJob) -> dict:
     corpus.write_wav(Path(job.out) / job.name, mix.astype(np.float32), SAMPLE_RATE)
     side = {"job": job_record(job), "seconds": n / SAMPLE_RATE, "noise": kind,
             "snr_db": snr, "rt60": rt60, "events": events, "lookalikes": lookalikes}
-    if clips or fillers:  # which words another engine said (absent without: older sidecars)
+    if clips or fillers or job.kokoro_share:  # words another engine said (older: absent)
         side["spliced"] = other
     atomic_write_text(Path(job.out) / sidecar(job.name), json.dumps(side) + "\n", durable=False)
     return side
@@ -350,14 +364,15 @@ def plan(out: Path, voices: str, keyword_streams: int, keyword_seconds: float,
          negative_streams: int, negative_seconds: float, seed: int,
          snr_db: tuple[float, float] = (5.0, 25.0), reverb_prob: float = 0.5,
          keyword_clips: str = "", lookalike_share: float = LOOKALIKE_SHARE,
-         lookalike_clips: str = "", filler_clips: str = "") -> list[StreamJob]:
+         lookalike_clips: str = "", filler_clips: str = "", kokoro_share: float = 0.0
+         ) -> list[StreamJob]:
     """Every stream of a build: keyword streams first, then negative streams."""
     kinds = ([("keyword", keyword_seconds)] * keyword_streams
              + [("negative", negative_seconds)] * negative_streams)
     return [StreamJob(str(out), f"stream_{i:03d}.wav", kind, float(sec), voices,
                       int(np.random.default_rng([seed, i]).integers(2**31)), tuple(snr_db),
                       reverb_prob, keyword_clips, lookalike_share, lookalike_clips,
-                      filler_clips)
+                      filler_clips, kokoro_share)
             for i, (kind, sec) in enumerate(kinds)]
 
 

@@ -129,6 +129,28 @@ def test_kokoro_words_cut_at_durations_hold_the_words(kokoro_engine):
     assert rms[1] > 10 * rms[0] and rms[2] > 10 * rms[0]
 
 
+def level(x: np.ndarray) -> float:
+    """RMS of a stretch of audio."""
+    return float(np.sqrt(np.mean(x ** 2)))
+
+
+def test_kokoro_says_an_utterance_with_each_words_span(kokoro_engine):
+    wave, spans = kokoro_engine.say("okay, turn left now", "af_heart", 1.0)
+    assert len(spans) == 4 and spans[0][0] >= 0 and spans[-1][1] <= len(wave)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # cut between neighbours
+    floor = level(wave[:spans[0][0] // 2])  # the leading pause
+    assert all(level(wave[a:b]) > 10 * floor for a, b in spans)
+    # the last word's span holds the trailing pause; `kokoro_voices.speak` trims it to the word
+    from data_prep import kokoro_voices
+    kokoro_voices.engine.cache_clear()
+    speaker = kokoro_voices.KokoroSpeaker("af_heart", 1.0)
+    wave, spans = kokoro_engine.say("I said left", "af_heart", 1.0)
+    _, (a, b) = kokoro_voices.speak("I said left", "left", speaker)
+    assert spans[2][0] <= a < b < spans[2][1] and 0.1 < (b - a) / 16000 < 0.6
+    assert level(wave[b:]) < level(wave[a:b]) / 30
+    kokoro_voices.engine.cache_clear()
+
+
 def test_kokoro_blend_voice_renders(kokoro_engine):
     style = kokoro_engine.style("af_heart:0.5+bm_george:0.5")
     from data_prep.engines import kokoro_assets

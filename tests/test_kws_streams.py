@@ -311,3 +311,73 @@ def test_filler_clips_put_another_engine_word_into_sentences(tmp_path, capsys):
         assert tone_share(wave[int(a * 16000):int(b * 16000)], 1500.0) > 0.95
     assert not side["events"] and not set(map(tuple, side["spliced"])) & set(
         map(tuple, side["lookalikes"]))
+
+
+class ToneKokoro:
+    """A stand-in for the Kokoro engine: each word a 0.2 s tone (keywords 1500 Hz, look-alikes
+    1100 Hz, other words 700 Hz) with 0.1 s of silence either side; a word's span is its tone
+    with 0.05 s of that silence on each side, as Kokoro's cuts between words are."""
+    voices_dir = Path("fake")
+
+    def __init__(self):
+        self.said = []
+
+    def voices(self):
+        return ["af_heart", "am_adam", "af_sarah", "bm_fable"]  # the last two: dev voices
+
+    def say(self, text, voice, speed):
+        self.said.append(voice)
+        gap, tone = np.zeros(1600), np.arange(3200) / 16000
+        wave, spans = [], []
+        for token in text.split():
+            word = token.strip(",.")
+            hz = (1500.0 if word in WORDS_10 else 1100.0 if word in kws_streams.NEGATIVE_WORDS
+                  else 700.0)
+            start = sum(map(len, wave)) + len(gap)
+            wave += [gap, 0.5 * np.sin(2 * np.pi * hz * tone), gap]
+            spans.append((start - 800, start + 3200 + 800))
+        return np.concatenate(wave), spans
+
+
+def test_kokoro_share_speaks_whole_utterances_with_the_splits_voices(monkeypatch):
+    from data_prep import kokoro_voices
+    fake = ToneKokoro()
+    monkeypatch.setattr(kokoro_voices, "engine", lambda: fake)
+    dev = kokoro_voices.speakers("dev", 0)
+    assert {s.voice for s in dev} == {"af_sarah", "bm_fable"} and len(dev) == 40
+    assert {s.voice for s in kokoro_voices.speakers("train", 0)} == {"af_heart", "am_adam"}
+    # every utterance Kokoro's (share 1: eSpeak never speaks, so this process may run it)
+    shares = kws_streams.utterance_shares("keyword", 0.3)
+    track, events, lookalikes, other = kws_streams.speech_track(
+        16000 * 60, shares, [object()], np.random.default_rng(0), kokoro=(dev, 1.0))
+    assert set(fake.said) == {"af_sarah", "bm_fable"}
+    assert len(events) >= 3 and {w for w, _, _ in events} <= set(WORDS_10)
+    assert lookalikes and {w for w, _, _ in lookalikes} <= set(kws_streams.NEGATIVE_WORDS)
+    assert sorted(map(tuple, other)) == sorted(map(tuple, events + lookalikes))
+    for words, hz in ((events, 1500.0), (lookalikes, 1100.0)):
+        for _, a, b in words:  # the span is the word's tone, trimmed: nothing else
+            span = track[round(a * 16000):round(b * 16000)]
+            assert abs(len(span) - 3200) <= 2 and tone_share(span, hz) > 0.95
+    rest = np.ones(len(track), bool)
+    for _, a, b in events:
+        rest[round(a * 16000):round(b * 16000)] = False
+    assert tone_share(track[rest], 1500.0) < 1e-3  # every keyword is marked
+
+
+def test_kokoro_share_refusals_write_nothing(tmp_path, capsys, monkeypatch):
+    from data_prep import kokoro_voices
+    out = tmp_path / "s"
+    for voices, share, says in (("test", "0.5", "train or dev streams only"),
+                                ("flite", "0.5", "train or dev streams only"),
+                                ("train", "1.5", "use a share in (0, 1]"),
+                                ("train", "-0.1", "use a share in (0, 1]")):
+        assert main(["prepare", "kws-streams", "--out", str(out), "--voices", voices,
+                     "--kokoro-share", share]) == 2
+        assert "--kokoro-share" in (err := capsys.readouterr().err) and says in err
+    fake = ToneKokoro()
+    monkeypatch.setattr(fake, "voices", lambda: ["af_heart"])  # no dev voice fetched
+    monkeypatch.setattr(kokoro_voices, "engine", lambda: fake)
+    assert main(["prepare", "kws-streams", "--out", str(out), "--voices", "dev",
+                 "--kokoro-share", "0.5"]) == 2
+    assert "no Kokoro dev voices in fake" in capsys.readouterr().err
+    assert not out.exists()

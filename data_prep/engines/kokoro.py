@@ -147,16 +147,33 @@ class Kokoro:
         The last word of a call absorbs the trailing silence into its last phoneme's duration;
         when several words share a call, a repeat of the first word takes that place.
         """
-        sep = [self.vocab[c] for c in SEPARATOR]
-        final = [self.vocab[c] for c in SEPARATOR.strip()]
         said = list(words) + (words[:1] if self.words_per_call > 1 else [])
+        speed = settings.get("speed", 1.0) * (LIST_SPEED if self.words_per_call > 1 else 1.0)
+        return self.run(said, [SEPARATOR] * (len(said) - 1) + [SEPARATOR.strip()], voice, speed)
+
+    def say(self, text: str, voice: str, speed: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """`text` (words, commas) as one utterance: 16 kHz audio and each word's sample span,
+        cut at the predicted durations; the last word's span still holds the trailing pause."""
+        tokens = text.split()
+        after = [", " if t.endswith(",") else " " for t in tokens[:-1]] + ["."]
+        audio, durations, token_spans = self.run([t.strip(",.") for t in tokens], after, voice,
+                                                 speed)
+        wave = soxr.resample(audio, NATIVE_RATE, SAMPLE_RATE).astype(np.float64)
+        scale = SAMPLE_RATE / NATIVE_RATE
+        spans = [(int(a * scale), min(len(wave), int(np.ceil(b * scale))))
+                 for a, b in word_spans(audio, durations, token_spans)]
+        return wave, spans
+
+    def run(self, words: list[str], after: list[str], voice: str, speed: float
+            ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """One model call on `words`, each followed by its `after` punctuation: 24 kHz audio,
+        per-token durations, each word's [first, last) tokens."""
         tokens, token_spans = [0], []
-        for i, word in enumerate(said):
+        for word, tail in zip(words, after):
             ids = [self.vocab[c] for c in self.phonemes(word, voice) if c in self.vocab]
             token_spans.append((len(tokens), len(tokens) + len(ids)))
-            tokens += ids + (sep if i + 1 < len(said) else final)
+            tokens += ids + [self.vocab[c] for c in tail]
         tokens.append(0)
-        speed = settings.get("speed", 1.0) * (LIST_SPEED if self.words_per_call > 1 else 1.0)
         styles = self.style(voice)  # Kokoro's convention: the row for the phoneme count - 1
         style = styles[min(len(tokens) - 3, len(styles) - 1)]
         audio, durations = self.session.run(None, {

@@ -69,6 +69,11 @@ def register(sub) -> None:
                         "sentences get one of these corpora's words that is neither a keyword "
                         "nor a look-alike (e.g. `tdnn prepare tts-commands --words all`), so "
                         "other engines' voices do not only say keywords")
+    p.add_argument("--kokoro-share", type=float, default=0.0, metavar="SHARE",
+                   help="with --voices train or dev: share of all utterances (keywords in "
+                        "their carriers, look-alikes, sentences) spoken whole by Kokoro's "
+                        "voices of the streams' split (needs the kokoro extra and its voices, "
+                        "docs/voices.md); keyword spans from Kokoro's predicted durations")
     p.add_argument("--lookalike-share", type=float, default=0.3, metavar="SHARE",
                    help="share of the utterances that are look-alike or partial words, in "
                         "keyword streams (beside 0.4 keywords) and negative streams; the rest "
@@ -135,6 +140,8 @@ def check(args) -> None:
                             ("--filler-clips", args.filler_clips)):
         if folders is not None:
             check_clips(option, folders, args.voices)
+    if args.kokoro_share:
+        check_kokoro(args.kokoro_share, args.voices)
     packages = {"flite": "flite", "festival": "festival festvox-kallpc16k festvox-us-slt-hts"}
     if args.voices in packages and shutil.which(args.voices) is None:
         raise UserError(f"--voices {args.voices}: {args.voices} is not installed; apt-get "
@@ -158,6 +165,19 @@ def check_clips(option: str, folders: str, voices: str) -> None:
     except (KeyError, ValueError):
         raise UserError(f"{option} {folders}: a manifest.csv lacks word/word_start/word_end/"
                         "split; name folders built by `tdnn prepare tts-commands`") from None
+
+
+def check_kokoro(share: float, voices: str) -> None:
+    """Refuse a share outside (0, 1], test streams, and a Kokoro set-up without the split's
+    voices (loads the engine, so a missing extra is one line here, not a failure per stream)."""
+    from data_prep import kokoro_voices
+    from data_prep.kws_streams import CLIP_SPLITS
+    if not 0 < share <= 1:
+        raise UserError(f"--kokoro-share {share}: use a share in (0, 1]")
+    if voices not in CLIP_SPLITS:
+        raise UserError(f"--kokoro-share: train or dev streams only, not --voices {voices}: "
+                        "test streams keep engines no corpus renders")
+    kokoro_voices.speakers(voices, 0)
 
 
 def claim(out: Path, settings: dict) -> None:
@@ -198,12 +218,14 @@ def run(args) -> int:
     settings |= clips
     if args.lookalike_share != kws_streams.LOOKALIKE_SHARE:
         settings["lookalike_share"] = args.lookalike_share
+    if args.kokoro_share:
+        settings["kokoro_share"] = args.kokoro_share
     claim(args.out, settings)
     jobs = kws_streams.plan(args.out, args.voices, args.keyword_streams, args.keyword_seconds,
                             negative, args.negative_seconds, args.seed, tuple(args.snr),
                             args.reverb_prob, clips.get("keyword_clips", ""),
                             args.lookalike_share, clips.get("lookalike_clips", ""),
-                            clips.get("filler_clips", ""))
+                            clips.get("filler_clips", ""), args.kokoro_share)
     t0 = time.time()
     summary = kws_streams.build(args.out, jobs, args.jobs, progress=not args.quiet)
     return report_build("kws-streams", args.out, summary, time.time() - t0)
