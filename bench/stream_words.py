@@ -1,5 +1,6 @@
 """What the streams of `tdnn prepare kws-streams` hold, from their sidecars: keywords and
-look-alike words, and how many of each (and of other words) another engine said (`spliced`).
+look-alike words, and how many of each (and of other words) another engine said (`spliced`:
+clips spliced in, or Kokoro's whole utterances of `--kokoro-share`).
 
     python bench/stream_words.py data/streams_train data/streams_train4klf --out OUT.json
 """

@@ -5,16 +5,17 @@ non-keyword sentences, with noise and reverberation; each split speaks with its 
     tdnn prepare kws-streams --out streams/dev --voices dev --negative-hours 5
 
 Writes `stream_XXX.wav` (16 kHz), a sidecar `stream_XXX.json` per stream (its settings and
-keyword events: what makes a build resumable; the spans of the look-alike words, to tell
-what a false alarm fired on; and, with clips spliced in, which words another engine said),
-then `reference.csv` (file,label,start,end), `manifest.csv` (one row per stream) and the
-completion marker. A keyword event spans the keyword's own phonemes (eSpeak's phoneme
-events), not its carrier phrase. Test streams may speak with Flite or Festival instead (`--voices flite|festival`, `flite_voices`,
-`festival_voices`); training and dev streams may take half their keywords (`--keyword-clips`)
-and look-alike words (`--lookalike-clips`) from other engines' clips of their own split's
-voices, spliced between eSpeak's words, and put one other word of theirs into half of the
-keyword-free sentences (`--filler-clips`); and speak a share of all their utterances with
-Kokoro's voices of their split, whole (`--kokoro-share`, `data_prep.kokoro_voices`).
+keyword events: what makes a build resumable; the spans of the look-alike words, to tell what a
+false alarm fired on; and, with clips spliced in or Kokoro speaking, which words another engine
+said), then `reference.csv` (file,label,start,end), `manifest.csv` (one row per stream) and the
+completion marker. A keyword event spans the keyword's own phonemes (eSpeak's phoneme events),
+not its carrier phrase. Test streams may speak with Flite or Festival instead (`--voices
+flite|festival`, `flite_voices`, `festival_voices`); training and dev streams may take half
+their keywords (`--keyword-clips`) and look-alike words (`--lookalike-clips`) from other
+engines' clips of their own split's voices, spliced between eSpeak's words, and put one other
+word of theirs into half of the keyword-free sentences (`--filler-clips`); and speak a share of
+all their utterances with Kokoro's voices of their split, whole (`--kokoro-share`,
+`data_prep.kokoro_voices`).
 """
 
 from __future__ import annotations
