@@ -188,13 +188,16 @@ KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
             | _spliced("kokorolaf", "third", "keywords, look-alikes and filler words")
             | KOKOROLA2)
 # ... and Kokoro's whole utterances (kws-streams --kokoro-share 0.5): a fourth training set of
-# 24 keyword streams (kokoroku), or the first set rebuilt with them (kokoroutt)
+# 24 keyword streams (kokoroku), two such sets (kokoroku2), or the first set rebuilt with them
+# (kokoroutt)
 KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                             "three times the streams (", what, 1)
                         for run, label in KOKOROLA2.items()
                         for kind, what in (
                             ("kokoroku", "24 keyword streams half spoken whole by Kokoro + "
                                          "three times the streams ("),
+                            ("kokoroku2", "48 keyword streams half spoken whole by Kokoro + "
+                                          "three times the streams ("),
                             ("kokoroutt", "three times the streams (first with half its "
                                           "utterances spoken whole by Kokoro, "))}
 # Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
@@ -348,9 +351,10 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                    for engine in ("flite", "festival")},
                 # ... and Kokoro's whole utterances, with a dev set where Kokoro speaks whole
                 **{f"stream_pcen16x3f15{kind}_patience0.2_{dev}": KOKOROKU
-                   for kind in ("kokoroku", "kokoroutt") for dev in ("dev", "dev_engines")},
-                **{f"stream_pcen16x3f15kokoroku_patience0.2_test_{engine}": KOKOROKU
-                   for engine in ("flite", "festival")}}
+                   for kind in ("kokoroku", "kokoroku2", "kokoroutt")
+                   for dev in ("dev", "dev_engines")},
+                **{f"stream_pcen16x3f15{kind}_patience0.2_test_{engine}": KOKOROKU
+                   for kind in ("kokoroku", "kokoroku2") for engine in ("flite", "festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.
 TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_ce_test_festival",
              "stream_pcen16x2_window_ce_test", "stream_pcen16x2_window_ce_test_flite",
@@ -364,7 +368,9 @@ TEST_ONLY = {"stream_detloss16_window_ce_test_flite", "stream_detloss16_window_c
              "stream_pcen16x3f15kokorola2_patience0.2_test_flite",
              "stream_pcen16x3f15kokorola2_patience0.2_test_festival",
              "stream_pcen16x3f15kokoroku_patience0.2_test_flite",
-             "stream_pcen16x3f15kokoroku_patience0.2_test_festival"}
+             "stream_pcen16x3f15kokoroku_patience0.2_test_festival",
+             "stream_pcen16x3f15kokoroku2_patience0.2_test_flite",
+             "stream_pcen16x3f15kokoroku2_patience0.2_test_festival"}
 ENGINES = {"flite": "Flite", "festival": "Festival"}  # test streams of other engines' voices
 
 
