@@ -1,10 +1,11 @@
 """What a detector's false alarms on streams fired on: each false alarm is put down to what was
-said where it fired -- another keyword (inside that keyword's window `[start, end + tolerance]`),
-a look-alike word (its span from the stream's sidecar, `tdnn prepare kws-streams` marks the ones
-eSpeak said and those spliced from another engine's clips, told apart) or neither (sentences,
-carrier words, noise). Two sets per run: the false alarms at the per-keyword thresholds chosen
-on these streams for `--budget` FA/h, and the ones that set each keyword's threshold for
-1 FA/h (those at the next lower grid threshold), which decide the misses at 1 FA/h.
+said where it fired -- another keyword (inside that keyword's window `[start, end +
+tolerance]`), a look-alike word (its span from the stream's sidecar, `tdnn prepare kws-streams`
+marks the ones eSpeak said and those another engine said, spliced or in Kokoro's whole
+utterances, told apart) or neither (sentences, carrier words, noise). Two sets per run: the
+false alarms at the per-keyword thresholds chosen on these streams for `--budget` FA/h, and the
+ones that set each keyword's threshold for 1 FA/h (those at the next lower grid threshold),
+which decide the misses at 1 FA/h.
 
     python bench/stream_false_alarms.py --streams DEV --patience 0.2 RUN [RUN ...]
 
@@ -34,7 +35,8 @@ TOLERANCE = 1.0  # seconds after a word's end that still count as on it (as stre
 def lookalike_spans(folder: Path
                     ) -> tuple[dict[str, list[tuple[str, float, float, bool]]], float]:
     """Per stream file, (word, start, end, spliced) of the look-alike words its sidecar marks
-    (spliced: another engine said it, `--lookalike-clips`); and the seconds of all the streams."""
+    (spliced: another engine said it, `--lookalike-clips` or `--kokoro-share`); and the
+    seconds of all the streams."""
     spans, seconds = {}, 0.0
     for path in sorted(folder.glob("stream_*.json")):
         side = json.loads(path.read_text())

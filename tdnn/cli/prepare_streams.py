@@ -150,10 +150,8 @@ def check(args) -> None:
 
 def check_clips(option: str, folders: str, voices: str) -> None:
     """Refuse clip corpora that are missing, unreadable or lack the words, or test streams."""
-    from data_prep.kws_streams import CLIP_SPLITS, CLIP_WORDS, engine_clips, filler_clips
-    if voices not in CLIP_SPLITS:
-        raise UserError(f"{option}: train or dev streams only, not --voices {voices}: test "
-                        "streams keep engines no corpus renders")
+    from data_prep.kws_streams import CLIP_WORDS, engine_clips, filler_clips
+    train_or_dev_only(option, voices)
     try:
         if option == "--filler-clips":
             filler_clips(folders, voices)
@@ -171,13 +169,18 @@ def check_kokoro(share: float, voices: str) -> None:
     """Refuse a share outside (0, 1], test streams, and a Kokoro set-up without the split's
     voices (loads the engine, so a missing extra is one line here, not a failure per stream)."""
     from data_prep import kokoro_voices
-    from data_prep.kws_streams import CLIP_SPLITS
     if not 0 < share <= 1:
         raise UserError(f"--kokoro-share {share}: use a share in (0, 1]")
-    if voices not in CLIP_SPLITS:
-        raise UserError(f"--kokoro-share: train or dev streams only, not --voices {voices}: "
-                        "test streams keep engines no corpus renders")
+    train_or_dev_only("--kokoro-share", voices)
     kokoro_voices.speakers(voices, 0)
+
+
+def train_or_dev_only(option: str, voices: str) -> None:
+    """Refuse an option that brings other engines into test streams."""
+    from data_prep.kws_streams import CLIP_SPLITS
+    if voices not in CLIP_SPLITS:
+        raise UserError(f"{option}: train or dev streams only, not --voices {voices}: test "
+                        "streams keep engines no corpus renders")
 
 
 def claim(out: Path, settings: dict) -> None:
