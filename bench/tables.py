@@ -189,7 +189,8 @@ KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
             | KOKOROLA2)
 # ... and Kokoro's whole utterances (kws-streams --kokoro-share 0.5): a fourth training set of
 # 24 keyword streams (kokoroku), two such sets (kokoroku2; kokoroku2l: the second with half its
-# utterances look-alikes), or the first set rebuilt with them (kokoroutt)
+# utterances look-alikes; kokoroku2k: and the rebuilt first set as a sixth), or the first set
+# rebuilt with them (kokoroutt)
 KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                             "three times the streams (", what, 1)
                         for run, label in KOKOROLA2.items()
@@ -201,6 +202,9 @@ KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                             ("kokoroku2l", "48 keyword streams half spoken whole by Kokoro "
                                            "(the second 24 half look-alikes) + three times "
                                            "the streams ("),
+                            ("kokoroku2k", "48 keyword streams half spoken whole by Kokoro "
+                                           "+ a half-Kokoro set of 48 keyword streams and 3 h "
+                                           "of negatives + three times the streams ("),
                             ("kokoroutt", "three times the streams (first with half its "
                                           "utterances spoken whole by Kokoro, "))}
 # Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
@@ -354,7 +358,7 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                    for engine in ("flite", "festival")},
                 # ... and Kokoro's whole utterances, with a dev set where Kokoro speaks whole
                 **{f"stream_pcen16x3f15{kind}_patience0.2_{dev}": KOKOROKU
-                   for kind in ("kokoroku", "kokoroku2", "kokoroutt")
+                   for kind in ("kokoroku", "kokoroku2", "kokoroutt", "kokoroku2k")
                    for dev in ("dev", "dev_engines")},
                 "stream_pcen16x3f15kokoroku2l_patience0.2_dev_engines": KOKOROKU,
                 **{f"stream_pcen16x3f15{kind}_patience0.2_test_{engine}": KOKOROKU
