@@ -7,6 +7,9 @@ audio with exact Poisson intervals, and one DET plot (operating points marked).
     tdnn prepare kws-streams --out TEST --voices test --seed 1
     python bench/stream_eval.py --dev DEV --test TEST RUN [RUN ...]
 
+With --verify CLIP_RUN --gate G each run is a first stage: its detections at the shared
+threshold G are re-scored by the clip run (`tdnn.verify`), and thresholds chosen on those scores.
+
 Writes bench/results/stream.json and its DET plot beside it, stream_det.png (--out; --plot
 puts the plot elsewhere; by default it is named after --out, so a run never overwrites the
 plot of another file).
@@ -22,9 +25,11 @@ from pathlib import Path
 
 import torch
 
+from tdnn.errors import UserError
 from tdnn.inference import BUDGETS, evaluate_streams
 from tdnn.runs import load_run
 from tdnn.streams import THRESHOLDS, plot_det
+from tdnn.verify import SecondStage
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -63,16 +68,26 @@ def main(argv=None) -> int:
     p.add_argument("--tolerance", type=float, default=1.0, help="seconds after a word's end")
     p.add_argument("--patience", type=float, default=0.0,
                    help="seconds a keyword must hold its threshold before it fires")
+    p.add_argument("--verify", type=Path, default=None, metavar="RUN",
+                   help="a clip run that re-scores each detection at --gate (tdnn.verify)")
+    p.add_argument("--gate", type=float, default=0.5,
+                   help="with --verify: the first stage's shared threshold")
     p.add_argument("--out", type=Path, default=RESULTS / "stream.json")
     p.add_argument("--plot", type=Path, default=None, help="DET plot (default: OUT_det.png, "
                    "beside --out, with .json dropped)")
     args = p.parse_args(argv)
     args.plot = args.plot or args.out.with_name(args.out.stem + "_det.png")
+    try:
+        second = (SecondStage(load_run(args.verify), args.gate, args.refractory) if args.verify
+                  else None)
+    except UserError as e:
+        p.error(str(e))
     torch.set_num_threads(1)
     results = {"command": " ".join(["python bench/stream_eval.py", *sys.argv[1:]]),
                "dev": str(args.dev), "test": str(args.test) if args.test else None,
                "test_voices": voices(args.test) if args.test else None,
                "budgets_fa_per_hour": list(BUDGETS), "patience": args.patience,
+               **({"verify": str(args.verify), "gate": args.gate} if second else {}),
                # widest step of the thresholds tried (files without this key: 0.02)
                "threshold_grid_step": float(round(max(THRESHOLDS[1:] - THRESHOLDS[:-1]), 9)),
                "runs": {}}
@@ -83,14 +98,15 @@ def main(argv=None) -> int:
     for run_dir in args.runs:
         run = load_run(run_dir)
         dev, _ = evaluate_streams(run, args.dev, 0.8, args.refractory, args.tolerance,
-                                  patience=args.patience)
+                                  patience=args.patience, second=second)
         entry = {"dev": dev}
         curves[f"{run_dir.name} dev"] = dev["det"]
         print(row(run_dir.name, "dev (thresholds chosen here)", dev, dev["operating_points"]))
         if args.test is not None:
             given = {b: pt["thresholds"] for b, pt in dev["operating_points"].items()}
             test, _ = evaluate_streams(run, args.test, 0.8, args.refractory, args.tolerance,
-                                       given=given, patience=args.patience)
+                                       given=given, patience=args.patience,
+                                       second=second)
             entry["test"] = test
             curves[f"{run_dir.name} test"] = test["det"]
             for b, pt in test["given_thresholds"].items():

@@ -207,6 +207,13 @@ KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                                            "of negatives + three times the streams ("),
                             ("kokoroutt", "three times the streams (first with half its "
                                           "utterances spoken whole by Kokoro, "))}
+def _verified(gate: str) -> dict:
+    """Labels of the kokoroku2 runs as a first stage whose detections at `gate` a
+    speech_embedding clip run re-scores (bench/stream_eval.py --verify)."""
+    return {run: f"{label}, each detection at {gate} re-scored by a speech_embedding clip run"
+            for run, label in KOKOROKU.items() if "_kokoroku2_" in run}
+
+
 # Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
 DEV_STREAMS = {"data/streams_dev_engines": "dev with Kokoro/Piper words"}
 # Dev stream sets read at another dev set's thresholds, by the JSON's "test"
@@ -361,6 +368,8 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                    for kind in ("kokoroku", "kokoroku2", "kokoroutt", "kokoroku2k")
                    for dev in ("dev", "dev_engines")},
                 "stream_pcen16x3f15kokoroku2l_patience0.2_dev_engines": KOKOROKU,
+                **{f"stream_pcen16x3f15kokoroku2_verify_gate{g}_patience0.2_dev_engines":
+                   _verified(g) for g in ("0.2", "0.5")},
                 **{f"stream_pcen16x3f15{kind}_patience0.2_test_{engine}": KOKOROKU
                    for kind in ("kokoroku", "kokoroku2") for engine in ("flite", "festival")}}
 # Files scored on a second test set: their dev rows repeat rows above and are left out.

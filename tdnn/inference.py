@@ -601,12 +601,14 @@ def score_period(model: nn.Module, frontend: nn.Module, windowed: bool = False) 
     return 0.1 if windowed else model.stride * frontend.hop_length / frontend.cfg.sample_rate
 
 
-def stream_tracks(run, folder: str | Path, windowed: bool = False, patience: float = 0.0):
+def stream_tracks(run, folder: str | Path, windowed: bool = False, patience: float = 0.0,
+                  second=None):
     """Score every stream of `folder` (its reference.csv and stream WAVs): the reference events,
     each stream's keyword candidates (`streams.keyword_candidates`, after `patience` seconds of
     `Patience`) and its length in seconds. Scores come from `offline_scores`, which equal the
     chunked ones (or, with `windowed`, from the `window_scores` baseline); an ensemble run's
-    are its members' combined (`run_scores`)."""
+    are its members' combined (`run_scores`). A `second` stage (`verify.SecondStage`) replaces
+    each stream's candidates with its re-scored detections."""
     from . import streams
 
     folder = Path(folder)
@@ -622,24 +624,28 @@ def stream_tracks(run, folder: str | Path, windowed: bool = False, patience: flo
         times, logits = run_scores(run, wave, windowed)
         held = Patience(frames)(softmax(logits))
         cands[name] = streams.keyword_candidates(times, held, run.labels, keywords)
+        if second is not None:
+            cands[name] = second(wave, cands[name], run.sample_rate)
     return events, cands, durations
 
 
 def evaluate_streams(run, folder: str | Path, threshold: float = 0.8, refractory: float = 1.0,
                      tolerance: float = 1.0, windowed: bool = False,
                      budgets: tuple[float, ...] = BUDGETS, given: dict | None = None,
-                     patience: float = 0.0) -> tuple[dict, dict[str, list[Detection]]]:
+                     patience: float = 0.0, second=None
+                     ) -> tuple[dict, dict[str, list[Detection]]]:
     """Detect keywords in the streams of `folder` and score them: counts at one shared
     `threshold`, a DET sweep of shared thresholds, and for each false-alarm budget the
     per-keyword thresholds chosen on these streams with the misses and false alarms they give
     (exact intervals). `given` ({budget: {keyword: threshold}}, from a thresholds file chosen on
     other streams) is scored as well: the honest figures for a test set. `patience`: seconds a
-    keyword must hold its threshold (`Patience`). Returns (metrics, detections per file: at the
-    first given budget, else at `threshold`)."""
+    keyword must hold its threshold (`Patience`); `second`: a second stage (`stream_tracks`).
+    Returns (metrics, detections per file: at the first given budget, else
+    at `threshold`)."""
     from . import streams
 
     Detector(run.labels, threshold, refractory)  # checks the options
-    events, cands, durations = stream_tracks(run, folder, windowed, patience)
+    events, cands, durations = stream_tracks(run, folder, windowed, patience, second)
     seconds = sum(durations.values())
     negative_s = streams.negative_seconds(events, durations, tolerance)
     labels = [lab for lab in run.labels if lab not in (SILENCE, UNKNOWN)]
