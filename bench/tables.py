@@ -215,7 +215,8 @@ def _verified(gate: str) -> dict:
 
 
 # Dev stream sets other than data/streams_dev (eSpeak's dev voices), by the JSON's "dev"
-DEV_STREAMS = {"data/streams_dev_engines": "dev with Kokoro/Piper words"}
+DEV_STREAMS = {"data/streams_dev_engines": "dev with Kokoro/Piper words",
+               "data/streams_dev_kokoro5": "dev with Kokoro utterances, 5 h of negatives"}
 # Dev stream sets read at another dev set's thresholds, by the JSON's "test"
 SECOND_DEV = {"data/streams_dev_kokoro": "dev with Kokoro utterances"}
 # Detection-loss runs (2026-12-03) and the pcen frontend (2026-12-06), named by what they add
@@ -368,6 +369,8 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                    for kind in ("kokoroku", "kokoroku2", "kokoroutt", "kokoroku2k")
                    for dev in ("dev", "dev_engines")},
                 "stream_pcen16x3f15kokoroku2l_patience0.2_dev_engines": KOKOROKU,
+                **{f"stream_pcen16x3f15{kind}_patience0.2_dev_kokoro5": KOKOROKU
+                   for kind in ("kokoroku", "kokoroku2")},
                 **{f"stream_pcen16x3f15kokoroku2_verify_gate{g}_patience0.2_dev_engines":
                    _verified(g) for g in ("0.2", "0.5")},
                 **{f"stream_pcen16x3f15{kind}_patience0.2_test_{engine}": KOKOROKU
