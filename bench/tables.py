@@ -189,7 +189,8 @@ KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
             | KOKOROLA2)
 # ... and Kokoro's whole utterances (kws-streams --kokoro-share 0.5): a fourth training set of
 # 24 keyword streams (kokoroku), two such sets (kokoroku2; kokoroku2l: the second with half its
-# utterances look-alikes; kokoroku2k: and the rebuilt first set as a sixth), or the first set
+# utterances look-alikes; kokoroku2k: and the rebuilt first set as a sixth; kokoroku2n: and 3 h
+# of negative streams all Kokoro's as a sixth), or the first set
 # rebuilt with them (kokoroutt)
 KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                             "three times the streams (", what, 1)
@@ -205,6 +206,9 @@ KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                             ("kokoroku2k", "48 keyword streams half spoken whole by Kokoro "
                                            "+ a half-Kokoro set of 48 keyword streams and 3 h "
                                            "of negatives + three times the streams ("),
+                            ("kokoroku2n", "48 keyword streams half spoken whole by Kokoro "
+                                           "+ 3 h of negatives all Kokoro's + three times the "
+                                           "streams ("),
                             ("kokoroutt", "three times the streams (first with half its "
                                           "utterances spoken whole by Kokoro, "))}
 def _verified(gate: str) -> dict:
@@ -368,9 +372,10 @@ DETLOSS_RUNS = {"stream_detloss_clips_dev": "clips (rerun)",
                 **{f"stream_pcen16x3f15{kind}_patience0.2_{dev}": KOKOROKU
                    for kind in ("kokoroku", "kokoroku2", "kokoroutt", "kokoroku2k")
                    for dev in ("dev", "dev_engines")},
+                "stream_pcen16x3f15kokoroku2n_patience0.2_dev_engines": KOKOROKU,
                 "stream_pcen16x3f15kokoroku2l_patience0.2_dev_engines": KOKOROKU,
                 **{f"stream_pcen16x3f15{kind}_patience0.2_dev_kokoro5": KOKOROKU
-                   for kind in ("kokoroku", "kokoroku2")},
+                   for kind in ("kokoroku", "kokoroku2", "kokoroku2n")},
                 **{f"stream_pcen16x3f15kokoroku2_verify_gate{g}_patience0.2_dev_engines":
                    _verified(g) for g in ("0.2", "0.5")},
                 **{f"stream_pcen16x3f15{kind}_patience0.2_test_{engine}": KOKOROKU
