@@ -190,8 +190,7 @@ KOKOROLA = (_fire("15", "0.15-0.65") | _spliced("kokoro", "third")
 # ... and Kokoro's whole utterances (kws-streams --kokoro-share 0.5): a fourth training set of
 # 24 keyword streams (kokoroku), two such sets (kokoroku2; kokoroku2l: the second with half its
 # utterances look-alikes; kokoroku2k: and the rebuilt first set as a sixth; kokoroku2n: and 3 h
-# of negative streams all Kokoro's as a sixth), or the first set
-# rebuilt with them (kokoroutt)
+# of negative streams all Kokoro's as a sixth), or the first set rebuilt with them (kokoroutt)
 KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                             "three times the streams (", what, 1)
                         for run, label in KOKOROLA2.items()
@@ -211,6 +210,8 @@ KOKOROKU = KOKOROLA2 | {run.replace("kokorola2", kind): label.replace(
                                            "streams ("),
                             ("kokoroutt", "three times the streams (first with half its "
                                           "utterances spoken whole by Kokoro, "))}
+
+
 def _verified(gate: str) -> dict:
     """Labels of the kokoroku2 runs as a first stage whose detections at `gate` a
     speech_embedding clip run re-scores (bench/stream_eval.py --verify)."""
